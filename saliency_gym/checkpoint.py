@@ -1,0 +1,71 @@
+"""Safe checkpoint files: atomic writes and ``weights_only`` loads.
+
+Every checkpoint saliency-gym writes is a plain dictionary of tensors and primitive values with a
+``"format"`` tag, so it can be read back with ``torch.load(weights_only=True)`` and never executes
+pickled code. Writes go to a temporary file in the same folder and are moved into place with
+:func:`os.replace`, so an interrupted write never leaves a half-written checkpoint behind.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file exists but cannot be used (corrupt, wrong format, wrong contents)."""
+
+
+def atomic_save(obj: Any, path: str | os.PathLike[str]) -> Path:
+    """Write ``obj`` with :func:`torch.save` to ``path`` atomically and return the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(obj, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def safe_load(
+    path: str | os.PathLike[str],
+    *,
+    expected_format: str | None = None,
+    required_keys: tuple[str, ...] = (),
+    map_location: str | torch.device = "cpu",
+) -> dict[str, Any]:
+    """Load a checkpoint dictionary with ``weights_only=True`` and check its format tag and keys.
+
+    Raises :class:`FileNotFoundError` when the file is missing and :class:`CheckpointError`
+    (a ``ValueError``) when it is unreadable, not a dictionary, of another format, or lacks keys.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # torch raises many types for corrupt or unsafe files
+        raise CheckpointError(
+            f"cannot read checkpoint {path}: it is corrupt, truncated, or not a safe "
+            f"weights-only checkpoint ({type(exc).__name__}: {exc})"
+        ) from exc
+    if not isinstance(payload, dict):
+        raise CheckpointError(f"checkpoint {path} holds a {type(payload).__name__}, expected a dict")
+    if expected_format is not None and payload.get("format") != expected_format:
+        raise CheckpointError(
+            f"checkpoint {path} has format {payload.get('format')!r}, expected {expected_format!r}"
+        )
+    missing = [key for key in required_keys if key not in payload]
+    if missing:
+        raise CheckpointError(f"checkpoint {path} lacks the keys {missing}")
+    return payload

@@ -1,0 +1,196 @@
+"""The frozen classifier every environment, explainer and metric queries.
+
+:class:`FrozenClassifier` wraps any ``nn.Module`` (or a callable returning logits) and is the only
+way the rest of saliency-gym touches a model. It
+
+* validates inputs at the boundary (``(N, C, H, W)`` floats in [0, 1] of the expected shape),
+* batches them (``batch_size`` images per forward pass) on its ``device``,
+* runs under :func:`torch.inference_mode` for probabilities, and
+* counts every image it is asked about in :attr:`queries`, the query budget benchmarks report.
+
+Gradient-based explainers need a differentiable forward pass; :meth:`logits` provides it (still
+counted) while the parameters stay frozen (``requires_grad=False``, eval mode).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from saliency_gym.validation import as_image_batch, check_int, resolve_device
+
+
+class FrozenClassifier:
+    """A frozen, batched, query-counting image classifier.
+
+    Args:
+        model: an ``nn.Module`` or any callable mapping an ``(N, C, H, W)`` float tensor to
+            ``(N, K)`` logits (or probabilities with ``outputs="probs"``).
+        input_shape: per-image ``(C, H, W)`` the model accepts; checked on every call.
+        class_names: names of the ``K`` classes (defaults to ``"0"``..``"K-1"``, ``K`` read from
+            the first call when ``num_classes`` is not given).
+        num_classes: number of classes, if ``class_names`` is not given.
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ... or ``None`` for CUDA when available.
+        batch_size: images per forward pass; larger inputs are split and re-joined.
+        outputs: ``"logits"`` (softmax is applied) or ``"probs"`` (already probabilities).
+        normalize: optional ``(mean, std)`` per channel applied inside the wrapper, so callers
+            always pass [0, 1] images (typical for torchvision models).
+        check_range: whether to verify that inputs lie in [0, 1] (cheap; keep it on).
+        name: identifier used in logs and tables.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module | Callable[[torch.Tensor], torch.Tensor],
+        input_shape: Sequence[int],
+        *,
+        class_names: Sequence[str] | None = None,
+        num_classes: int | None = None,
+        device: torch.device | str | None = None,
+        batch_size: int = 512,
+        outputs: str = "logits",
+        normalize: tuple[Sequence[float], Sequence[float]] | None = None,
+        check_range: bool = True,
+        name: str = "classifier",
+    ) -> None:
+        if not callable(model):
+            raise TypeError(f"model must be an nn.Module or a callable, got {type(model).__name__}")
+        if outputs not in ("logits", "probs"):
+            raise ValueError(f"outputs={outputs!r} is not supported; choose 'logits' or 'probs'")
+        input_shape = tuple(int(s) for s in input_shape)
+        if len(input_shape) != 3 or min(input_shape) < 1:
+            raise ValueError(f"input_shape must be (C, H, W) with positive sizes, got {input_shape}")
+        self.device = resolve_device(device)
+        self.batch_size = check_int("batch_size", batch_size, minimum=1)
+        self.input_shape: tuple[int, int, int] = input_shape  # type: ignore[assignment]
+        self.outputs = outputs
+        self.check_range = bool(check_range)
+        self.name = name
+        if isinstance(model, nn.Module):
+            model = model.to(self.device).eval()
+            for p in model.parameters():
+                p.requires_grad_(False)
+        self.model = model
+        if class_names is not None:
+            self.class_names: tuple[str, ...] | None = tuple(str(c) for c in class_names)
+            if num_classes is not None and num_classes != len(self.class_names):
+                raise ValueError("num_classes disagrees with len(class_names)")
+        elif num_classes is not None:
+            self.class_names = tuple(str(i) for i in range(check_int("num_classes", num_classes, minimum=2)))
+        else:
+            self.class_names = None
+        self._mean = self._std = None
+        if normalize is not None:
+            mean, std = (torch.as_tensor(v, dtype=torch.float32, device=self.device) for v in normalize)
+            if mean.numel() != input_shape[0] or std.numel() != input_shape[0] or (std <= 0).any():
+                raise ValueError("normalize must be (mean, std) with one value per channel and std > 0")
+            self._mean, self._std = mean.view(1, -1, 1, 1), std.view(1, -1, 1, 1)
+        self.queries = 0
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def num_classes(self) -> int:
+        if self.class_names is None:
+            self.probs(torch.full((1, *self.input_shape), 0.5), count=False)
+        assert self.class_names is not None
+        return len(self.class_names)
+
+    @property
+    def module(self) -> nn.Module:
+        """The wrapped ``nn.Module`` (for Grad-CAM hooks and the like)."""
+        if not isinstance(self.model, nn.Module):
+            raise TypeError("this classifier wraps a plain callable, not an nn.Module")
+        return self.model
+
+    # ------------------------------------------------------------------ queries
+    def reset_queries(self) -> int:
+        """Set the query counter to zero and return the previous count."""
+        previous, self.queries = self.queries, 0
+        return previous
+
+    def _prepare(self, images: Any) -> tuple[torch.Tensor, bool]:
+        single = isinstance(images, (np.ndarray, torch.Tensor)) and images.ndim == 3
+        if single:
+            images = images[None]
+        x = as_image_batch(
+            images, expected_shape=self.input_shape, check_range=self.check_range, device=self.device
+        )
+        return x, single
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self._mean is not None:
+            x = (x - self._mean) / self._std
+        out = self.model(x)
+        if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape[0] != x.shape[0]:
+            shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            raise ValueError(f"the model must return (N, K) scores for N images, got {shape}")
+        if self.class_names is None:
+            self.class_names = tuple(str(i) for i in range(out.shape[1]))
+        elif out.shape[1] != len(self.class_names):
+            raise ValueError(f"the model returned {out.shape[1]} scores, expected {len(self.class_names)} classes")
+        return out.float()
+
+    def logits(self, images: Any, *, count: bool = True) -> torch.Tensor:
+        """Differentiable ``(N, K)`` scores (log-probabilities when the model outputs probabilities).
+
+        Used by gradient explainers (Captum's ``forward_func``): gradients flow to the inputs, never
+        to the frozen parameters. Not batched, since autograd needs the whole graph.
+        """
+        x, single = self._prepare(images)
+        if count:
+            self.queries += x.shape[0]
+        out = self._forward(x)
+        if self.outputs == "probs":
+            out = out.clamp_min(1e-12).log()
+        return out[0] if single else out
+
+    def probs(self, images: Any, *, count: bool = True) -> torch.Tensor:
+        """Class probabilities ``(N, K)`` (``(K,)`` for one ``(C, H, W)`` image) on :attr:`device`.
+
+        Runs under :func:`torch.inference_mode` in chunks of :attr:`batch_size`; adds ``N`` to
+        :attr:`queries` unless ``count`` is false.
+        """
+        x, single = self._prepare(images)
+        with torch.inference_mode():
+            chunks = []
+            for start in range(0, x.shape[0], self.batch_size):
+                out = self._forward(x[start : start + self.batch_size])
+                chunks.append(out.softmax(dim=1) if self.outputs == "logits" else out)
+            if chunks:
+                result = torch.cat(chunks)
+            else:
+                result = torch.zeros((0, self.num_classes if self.class_names else 0), device=self.device)
+        if count:
+            self.queries += x.shape[0]
+        return result[0] if single else result
+
+    __call__ = probs
+
+    def predict(self, images: Any, *, count: bool = True) -> torch.Tensor:
+        """Predicted class ids ``(N,)`` (``argmax`` of :meth:`probs`)."""
+        return self.probs(images, count=count).argmax(dim=-1)
+
+    def accuracy(self, images: Any, labels: Any) -> float:
+        """Fraction of ``images`` whose predicted class equals ``labels`` (counts queries)."""
+        predicted = self.predict(images).cpu().numpy()
+        return float((predicted == np.asarray(labels)).mean())
+
+    def to(self, device: torch.device | str | None) -> FrozenClassifier:
+        """Move the wrapped model to ``device`` (in place) and return ``self``."""
+        self.device = resolve_device(device)
+        if isinstance(self.model, nn.Module):
+            self.model.to(self.device)
+        if self._mean is not None:
+            self._mean, self._std = self._mean.to(self.device), self._std.to(self.device)
+        return self
+
+    def __repr__(self) -> str:
+        return (
+            f"FrozenClassifier(name={self.name!r}, input_shape={self.input_shape}, "
+            f"classes={None if self.class_names is None else len(self.class_names)}, "
+            f"device={self.device}, queries={self.queries})"
+        )

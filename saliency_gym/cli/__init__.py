@@ -1,0 +1,1 @@
+"""The ``saliency-gym`` command line."""

@@ -1,0 +1,34 @@
+"""``saliency-gym info``: what is installed, shipped and registered."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("info", help="list shipped datasets, classifiers and environments")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import gymnasium as gym
+    import torch
+
+    import saliency_gym
+    from saliency_gym.data import available_datasets
+    from saliency_gym.zoo import load_classifier, shipped_classifiers
+
+    print(f"saliency-gym {saliency_gym.__version__} (torch {torch.__version__}, "
+          f"cuda available: {torch.cuda.is_available()})")  # fmt: skip
+    print("datasets:    " + ", ".join(available_datasets()))
+    print("classifiers:")
+    for name in shipped_classifiers():
+        meta = load_classifier(name, device="cpu").meta
+        acc = meta.get("meta", {}).get("test_accuracy")
+        acc_text = f"test accuracy {acc:.4f}" if acc is not None else ""
+        print(f"  {name:<10} {meta['dataset']:<9} input {tuple(meta['input_shape'])}  {acc_text}")
+    env_ids = sorted(i for i in gym.registry if i.startswith("saliency_gym/"))
+    print("environments:" + ("" if env_ids else " (none registered)"))
+    for env_id in env_ids:
+        print(f"  {env_id}")
+    return 0

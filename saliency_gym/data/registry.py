@@ -1,0 +1,49 @@
+"""Built-in data sources by name: ``load_dataset("shapes", split="test")``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Any
+
+from saliency_gym.data.base import DataSource
+from saliency_gym.data.digits import DigitsSource
+from saliency_gym.data.shapes import ShapesSource
+
+_BUILTIN: dict[str, Callable[..., DataSource]] = {
+    "shapes": lambda **kw: ShapesSource(size=32, **kw),
+    "shapes64": lambda **kw: ShapesSource(size=64, **kw),
+    "digits": lambda **kw: DigitsSource(size=32, **kw),
+}
+
+
+def available_datasets() -> list[str]:
+    """Names accepted by :func:`load_dataset`."""
+    return sorted(_BUILTIN)
+
+
+def load_dataset(name: str, split: str = "test", **kwargs: Any) -> DataSource:
+    """Build a shipped data source by name.
+
+    Args:
+        name: one of :func:`available_datasets` (``shapes``, ``shapes64``, ``digits``).
+        split: ``"train"``, ``"val"`` or ``"test"``.
+        **kwargs: passed to the source (e.g. ``n`` for the number of samples, ``seed`` for shapes).
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"dataset name must be a string, got {type(name).__name__}")
+    if name not in _BUILTIN:
+        raise ValueError(f"unknown dataset {name!r}; available: {available_datasets()}")
+    try:
+        return _cached(name, split, tuple(sorted(kwargs.items())))
+    except TypeError as exc:
+        if "unhashable" not in str(exc):
+            raise
+        return _BUILTIN[name](split=split, **kwargs)
+
+
+@lru_cache(maxsize=16)
+def _cached(name: str, split: str, kwargs: tuple[tuple[str, Any], ...]) -> DataSource:
+    """Built-in sources are read-only and deterministic, so one instance per argument set is shared
+    (generating the shapes test split takes a couple of seconds)."""
+    return _BUILTIN[name](split=split, **dict(kwargs))

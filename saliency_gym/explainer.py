@@ -1,0 +1,107 @@
+"""The ``Explainer`` protocol: images and targets in, saliency maps and their cost out.
+
+Every explanation method in saliency-gym (RISE, occlusion, the Captum-backed gradient methods, and
+rolled-out RL policies) is an :class:`Explainer` bound to a :class:`FrozenClassifier`, in Captum's
+style: ``Method(classifier, **options).explain(images, targets)``. Benchmarks only see this
+interface, so a new method enters every table without further code.
+
+The cost of an explanation is measured, not declared: :meth:`Explainer.explain` reads the
+classifier's query counter before and after, and times the call.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from saliency_gym.classifier import FrozenClassifier
+from saliency_gym.validation import as_image_batch, as_label_array
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Saliency maps for a batch and what they cost."""
+
+    maps: np.ndarray
+    """``float32 (N, H, W)``; larger means more important for the target class."""
+    targets: np.ndarray
+    """``int64 (N,)`` the explained classes."""
+    queries: int
+    """Classifier images evaluated (forward passes, gradients included) for the whole batch."""
+    seconds: float
+    """Wall-clock seconds for the whole batch."""
+    method: str
+
+    @property
+    def queries_per_image(self) -> float:
+        return self.queries / max(len(self.maps), 1)
+
+    @property
+    def seconds_per_image(self) -> float:
+        return self.seconds / max(len(self.maps), 1)
+
+
+class Explainer(ABC):
+    """Base class of explanation methods bound to one frozen classifier.
+
+    Subclasses implement :meth:`attribute` on validated tensors; :meth:`explain` handles input
+    checks, default targets (the predicted class), query counting and timing.
+
+    Args:
+        classifier: the model to explain.
+    """
+
+    #: Short name used in tables and plots.
+    name: str = "explainer"
+
+    def __init__(self, classifier: FrozenClassifier) -> None:
+        if not isinstance(classifier, FrozenClassifier):
+            raise TypeError(
+                f"classifier must be a FrozenClassifier, got {type(classifier).__name__}; wrap a model "
+                "with saliency_gym.FrozenClassifier(model, input_shape) or use load_classifier(name)"
+            )
+        self.classifier = classifier
+
+    @abstractmethod
+    def attribute(self, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Return ``(N, H, W)`` maps for validated ``images (N, C, H, W)`` on the classifier's
+        device and ``targets (N,)`` class ids."""
+
+    def explain(self, images: Any, targets: Any = None) -> Explanation:
+        """Explain ``images`` (``(N, C, H, W)`` or one ``(C, H, W)``) for ``targets``.
+
+        Args:
+            images: floats in [0, 1] of the classifier's input shape.
+            targets: class ids (one per image, or one int for all); ``None`` explains the
+                predicted class (which costs one query per image, counted).
+        """
+        if isinstance(images, (np.ndarray, torch.Tensor)) and images.ndim == 3:
+            images = images[None]
+        start_queries, start = self.classifier.queries, time.perf_counter()
+        x = as_image_batch(images, expected_shape=self.classifier.input_shape, device=self.classifier.device)
+        if targets is None:
+            target_ids = self.classifier.predict(x).cpu().numpy()
+        else:
+            target_ids = as_label_array(targets, n=x.shape[0], num_classes=self.classifier.num_classes, name="targets")
+        if x.shape[0] == 0:
+            maps = torch.zeros((0, *x.shape[2:]))
+        else:
+            maps = self.attribute(x, torch.as_tensor(target_ids, device=x.device))
+        maps = maps.detach().float().cpu()
+        if tuple(maps.shape) != (x.shape[0], *x.shape[2:]):
+            raise RuntimeError(f"{self.name} returned maps of shape {tuple(maps.shape)}, expected {(x.shape[0], *x.shape[2:])}")
+        return Explanation(
+            maps=maps.numpy().astype(np.float32),
+            targets=target_ids,
+            queries=self.classifier.queries - start_queries,
+            seconds=time.perf_counter() - start,
+            method=self.name,
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(classifier={self.classifier.name!r})"

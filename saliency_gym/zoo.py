@@ -1,0 +1,118 @@
+"""Shipped classifiers by name, and the checkpoint format for classifiers.
+
+``load_classifier("shapes")`` returns a :class:`~saliency_gym.classifier.FrozenClassifier` for the
+small CNN trained on the shapes data by ``saliency-gym train-classifier --dataset shapes``. A path
+to any classifier checkpoint in the same format works too. Checkpoints are plain dictionaries
+read with ``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from saliency_gym.checkpoint import CheckpointError, atomic_save, safe_load
+from saliency_gym.classifier import FrozenClassifier
+from saliency_gym.models import build_model
+
+CLASSIFIER_FORMAT = "saliency_gym.classifier/v1"
+CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
+_REQUIRED = ("arch", "arch_kwargs", "state_dict", "class_names", "input_shape")
+
+
+def shipped_classifiers() -> list[str]:
+    """Names of the classifiers shipped inside the package."""
+    return sorted(p.stem for p in CHECKPOINT_DIR.glob("*.pt"))
+
+
+def save_classifier(
+    model: nn.Module,
+    path: str | os.PathLike[str],
+    *,
+    class_names: tuple[str, ...] | list[str],
+    input_shape: tuple[int, int, int],
+    dataset: str,
+    meta: dict[str, Any] | None = None,
+) -> Path:
+    """Write ``model`` (a shipped architecture with a ``config`` dict) as a classifier checkpoint."""
+    config = getattr(model, "config", None)
+    if not isinstance(config, dict):
+        raise TypeError("model must be a saliency-gym architecture with a `config` dict (e.g. SmallCNN)")
+    payload = {
+        "format": CLASSIFIER_FORMAT,
+        "arch": type(model).__name__,
+        "arch_kwargs": dict(config),
+        "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+        "class_names": list(class_names),
+        "input_shape": list(input_shape),
+        "dataset": dataset,
+        "meta": dict(meta or {}),
+    }
+    return atomic_save(payload, path)
+
+
+def resolve_classifier_path(name_or_path: str | os.PathLike[str]) -> Path:
+    """Map a shipped name (``"shapes"``) or a file path to an existing checkpoint path."""
+    if not isinstance(name_or_path, (str, os.PathLike)):
+        raise TypeError(f"classifier must be a name or a path, got {type(name_or_path).__name__}")
+    text = os.fspath(name_or_path)
+    if text in shipped_classifiers():
+        return CHECKPOINT_DIR / f"{text}.pt"
+    path = Path(text)
+    if path.suffix or os.sep in text or path.exists():
+        if not path.is_file():
+            raise FileNotFoundError(f"classifier checkpoint not found: {path}")
+        return path
+    raise ValueError(f"unknown classifier {text!r}; shipped: {shipped_classifiers()}, or pass a checkpoint path")
+
+
+def load_classifier_module(name_or_path: str | os.PathLike[str], **overrides: Any) -> tuple[nn.Module, dict[str, Any]]:
+    """Load the raw ``nn.Module`` (trainable) and the checkpoint's metadata.
+
+    ``overrides`` replace architecture arguments, e.g. ``activation="softplus"`` to load the same
+    weights with a smooth activation for second-order attacks.
+    """
+    path = resolve_classifier_path(name_or_path)
+    payload = safe_load(path, expected_format=CLASSIFIER_FORMAT, required_keys=_REQUIRED)
+    try:
+        model = build_model(payload["arch"], **{**payload["arch_kwargs"], **overrides})
+        model.load_state_dict(payload["state_dict"])
+    except (RuntimeError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"checkpoint {path} does not fit its architecture: {exc}") from exc
+    info = {k: payload[k] for k in ("class_names", "input_shape", "dataset", "meta") if k in payload}
+    info["path"] = str(path)
+    return model, info
+
+
+def load_classifier(
+    name_or_path: str | os.PathLike[str] = "shapes",
+    *,
+    device: torch.device | str | None = None,
+    batch_size: int = 512,
+    **overrides: Any,
+) -> FrozenClassifier:
+    """A :class:`FrozenClassifier` for a shipped name (see :func:`shipped_classifiers`) or a path.
+
+    Args:
+        name_or_path: ``"shapes"``, ``"digits"``, ... or a checkpoint file written by
+            :func:`save_classifier`.
+        device: where to run (``None``: CUDA when available).
+        batch_size: images per forward pass.
+        **overrides: architecture arguments to replace (e.g. ``activation="softplus"``).
+    """
+    model, info = load_classifier_module(name_or_path, **overrides)
+    name = Path(info["path"]).stem
+    classifier = FrozenClassifier(
+        model,
+        tuple(info["input_shape"]),
+        class_names=info["class_names"],
+        device=device,
+        batch_size=batch_size,
+        name=name,
+    )
+    classifier.meta = info  # type: ignore[attr-defined]
+    return classifier
