@@ -1,0 +1,1 @@
+"""Metric evaluators: pure functions of (classifier, images, maps, ...) to numbers and curves."""
