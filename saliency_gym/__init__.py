@@ -14,6 +14,10 @@ from saliency_gym.zoo import load_classifier, shipped_classifiers
 
 __version__ = "0.1.0"
 
+from saliency_gym.envs.registration import register_envs  # noqa: E402
+
+register_envs()
+
 __all__ = [
     "DataSource",
     "Explainer",

@@ -32,6 +32,8 @@ class Substrate(ABC):
     name: str = "substrate"
     #: True when the result depends on a random generator (noise).
     stochastic: bool = False
+    #: True when the result depends on the target class (counterfactual baselines).
+    class_aware: bool = False
 
     @abstractmethod
     def __call__(

@@ -82,7 +82,8 @@ def as_image_batch(
                 f"{name} must have a floating dtype with values in [0, 1], got {images.dtype}; "
                 "convert uint8 images with `images.astype(np.float32) / 255`"
             )
-        tensor = torch.from_numpy(np.ascontiguousarray(images))
+        array = np.ascontiguousarray(images)
+        tensor = torch.from_numpy(array if array.flags.writeable else array.copy())
     elif isinstance(images, torch.Tensor):
         if not torch.is_floating_point(images):
             raise TypeError(

@@ -93,6 +93,7 @@ def load_classifier(
     *,
     device: torch.device | str | None = None,
     batch_size: int = 512,
+    optimize: bool = True,
     **overrides: Any,
 ) -> FrozenClassifier:
     """A :class:`FrozenClassifier` for a shipped name (see :func:`shipped_classifiers`) or a path.
@@ -102,6 +103,7 @@ def load_classifier(
             :func:`save_classifier`.
         device: where to run (``None``: CUDA when available).
         batch_size: images per forward pass.
+        optimize: score through an inference-optimised copy (see :class:`FrozenClassifier`).
         **overrides: architecture arguments to replace (e.g. ``activation="softplus"``).
     """
     model, info = load_classifier_module(name_or_path, **overrides)
@@ -112,6 +114,7 @@ def load_classifier(
         class_names=info["class_names"],
         device=device,
         batch_size=batch_size,
+        optimize=optimize,
         name=name,
     )
     classifier.meta = info  # type: ignore[attr-defined]

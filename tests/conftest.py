@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -10,7 +12,9 @@ from torch import nn
 from saliency_gym import FrozenClassifier, load_classifier
 from saliency_gym.data import ShapesSource
 
-torch.set_num_threads(min(2, torch.get_num_threads()))
+# Under pytest-xdist each worker gets one intra-op thread: two workers with two threads each would
+# oversubscribe the two cores CI has and make every small forward pass slow.
+torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else min(2, torch.get_num_threads()))
 
 
 @pytest.fixture(scope="session")

@@ -96,3 +96,15 @@ def test_bad_construction():
     wrong = FrozenClassifier(nn.Flatten(), (1, 2, 2), num_classes=3, device="cpu")
     with pytest.raises(ValueError, match="expected 3 classes"):
         wrong.probs(torch.rand(1, 1, 2, 2))
+
+
+def test_optimized_inference_matches_eager():
+    from saliency_gym import load_classifier
+
+    fast = load_classifier("shapes", device="cpu", optimize=True)
+    eager = load_classifier("shapes", device="cpu", optimize=False)
+    x = torch.rand(37, 3, 32, 32)
+    torch.testing.assert_close(fast.probs(x), eager.probs(x), atol=1e-5, rtol=1e-4)
+    assert fast.queries == 37
+    with pytest.raises(TypeError, match="optimize=True needs an nn.Module"):
+        FrozenClassifier(lambda x: x.flatten(1), (1, 2, 1), optimize=True)

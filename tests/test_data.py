@@ -45,7 +45,7 @@ def test_shapes_mask_is_exactly_the_shape_pixels():
     """Inside the mask every pixel has the shape's colour (up to its +-0.03 shading); distractors
     never touch the shape, so the pixels next to it are never of that colour."""
     batch = ShapesSource("test", n=10, seed=1).arrays()
-    for image, mask in zip(batch.images, batch.masks):
+    for image, mask in zip(batch.images, batch.masks, strict=True):
         assert 0.02 < mask.mean() < 0.4
         inside = image[:, mask]
         assert (inside.max(axis=1) - inside.min(axis=1)).max() <= 0.06 + 1e-6

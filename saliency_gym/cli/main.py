@@ -16,6 +16,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "saliency_gym.cli.info",
     "saliency_gym.cli.train_classifier",
     "saliency_gym.cli.demo",
+    "saliency_gym.cli.explain",
 )
 
 

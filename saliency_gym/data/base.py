@@ -96,6 +96,11 @@ class DataSource(ABC):
         """All samples as one :class:`Batch` (fine for the small built-in sources)."""
         return self.get_batch(np.arange(len(self)))
 
+    def channel_mean(self, max_samples: int = 512) -> np.ndarray:
+        """Per-channel mean ``(C,)`` over the first ``max_samples`` images (the 'mean' substrate)."""
+        images = self.get_batch(np.arange(min(len(self), max_samples))).images
+        return images.mean(axis=(0, 2, 3)).astype(np.float32)
+
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(name={self.name!r}, n={len(self)}, "
@@ -189,7 +194,3 @@ class ArraySource(DataSource):
         masks = None if self._masks is None else self._masks[idx]
         return Batch(self._images[idx], self._labels[idx], masks)
 
-    def mean_image(self) -> np.ndarray:
-        """Per-channel dataset mean broadcast to ``(C, H, W)`` (the 'mean' substrate)."""
-        mean = self._images.mean(axis=(0, 2, 3), keepdims=True)[0]
-        return np.broadcast_to(mean, self.image_shape).astype(np.float32)

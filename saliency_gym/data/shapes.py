@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from saliency_gym.data.base import ArraySource
+from saliency_gym.data.base import DataSource, Sample
 from saliency_gym.validation import check_choice, check_int
 
 SHAPE_CLASSES: tuple[str, ...] = ("circle", "square", "triangle", "cross", "ring")
@@ -142,30 +142,49 @@ def _dilate(mask: np.ndarray, radius: int) -> np.ndarray:
     return out
 
 
-class ShapesSource(ArraySource):
+class ShapesSource(DataSource):
     """Procedurally generated shapes images with pixel-exact evidence masks.
+
+    Samples are rendered on first access and cached, so building a large source is instant and an
+    environment that draws a few images pays only for those (about 1 ms each).
 
     Args:
         split: ``"train"``, ``"val"`` or ``"test"``; splits are disjoint streams of the generator.
         n: number of samples (defaults: train 12000, val 1000, test 2000).
-        seed: generator seed; the same ``(seed, split, n, size)`` always gives the same data.
+        seed: generator seed; the same ``(seed, split, size)`` always gives the same sample at an
+            index, whatever ``n`` is.
         size: image side in pixels (32 by default; 64 for the ``shapes64`` variant).
 
     Classes are balanced: sample ``i`` has label ``i % 5``.
     """
 
+    class_names = SHAPE_CLASSES
+
     def __init__(self, split: str = "test", n: int | None = None, seed: int = 0, size: int = 32) -> None:
         check_choice("split", split, SPLITS)
-        n = DEFAULT_SIZES[split] if n is None else check_int("n", n, minimum=1)
-        seed = check_int("seed", seed, minimum=0)
-        size = check_int("size", size, minimum=16, maximum=256)
-        k = len(SHAPE_CLASSES)
-        images = np.empty((n, 3, size, size), np.float32)
-        masks = np.empty((n, size, size), bool)
-        labels = np.arange(n, dtype=np.int64) % k
-        for i in range(n):
-            rng = np.random.default_rng([seed, SPLITS[split], size, i])
-            images[i], masks[i] = render_shapes_sample(rng, int(labels[i]), size=size)
-        name = "shapes" if size == 32 else f"shapes{size}"
-        super().__init__(images, labels, masks, SHAPE_CLASSES, name=name)
-        self.split, self.seed, self.size = split, seed, size
+        self.n = DEFAULT_SIZES[split] if n is None else check_int("n", n, minimum=1)
+        self.seed = check_int("seed", seed, minimum=0)
+        self.size = check_int("size", size, minimum=16, maximum=256)
+        self.split = split
+        self.image_shape = (3, self.size, self.size)
+        self.name = "shapes" if self.size == 32 else f"shapes{self.size}"
+        self._cache: dict[int, Sample] = {}
+
+    @property
+    def has_masks(self) -> bool:
+        return True
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, index: int) -> Sample:
+        index = self._check_index(index)
+        sample = self._cache.get(index)
+        if sample is None:
+            label = index % len(SHAPE_CLASSES)
+            rng = np.random.default_rng([self.seed, SPLITS[self.split], self.size, index])
+            image, mask = render_shapes_sample(rng, label, size=self.size)
+            image.flags.writeable = False
+            mask.flags.writeable = False
+            sample = self._cache[index] = Sample(image, label, mask)
+        return sample

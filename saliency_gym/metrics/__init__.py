@@ -1,1 +1,65 @@
-"""Metric evaluators: pure functions of (classifier, images, maps, ...) to numbers and curves."""
+"""Metric evaluators: pure functions of (classifier, images, maps, ...) to numbers and curves.
+
+- :mod:`~saliency_gym.metrics.insertion_deletion`: RISE's insertion/deletion curves and AUC, batched,
+  at pixel level and at the environments' patch level.
+- :mod:`~saliency_gym.metrics.localization`: pointing game, energy pointing game, top-k IoU.
+- :mod:`~saliency_gym.metrics.similarity`: top-k intersection, LENS recall/precision@k, diversity
+  top-k, Spearman, Kendall (and their dissimilarities, the attack environments' rewards).
+- :mod:`~saliency_gym.metrics.sanity`: cascading model-parameter randomisation.
+- :mod:`~saliency_gym.metrics.sparsity`: Gini index.
+"""
+
+from saliency_gym.metrics.curves_plot import plot_insertion_deletion_curves
+from saliency_gym.metrics.insertion_deletion import (
+    CurveResult,
+    auc,
+    cell_order_from_maps,
+    deletion_curve,
+    insertion_curve,
+    insertion_deletion_loop,
+    patch_deletion_curve,
+    patch_insertion_curve,
+    pixel_order,
+)
+from saliency_gym.metrics.localization import energy_pointing_game, pointing_game, top_k_iou
+from saliency_gym.metrics.sanity import SanityResult, cascading_randomization
+from saliency_gym.metrics.similarity import (
+    dissimilarity,
+    diversity_topk,
+    kendall,
+    lens_precision_at_k,
+    lens_recall_at_k,
+    similarity,
+    spearman,
+    topk_div_intersection,
+    topk_intersection,
+)
+from saliency_gym.metrics.sparsity import gini_index
+
+__all__ = [
+    "CurveResult",
+    "SanityResult",
+    "auc",
+    "cascading_randomization",
+    "cell_order_from_maps",
+    "deletion_curve",
+    "dissimilarity",
+    "diversity_topk",
+    "energy_pointing_game",
+    "gini_index",
+    "insertion_curve",
+    "insertion_deletion_loop",
+    "kendall",
+    "lens_precision_at_k",
+    "lens_recall_at_k",
+    "patch_deletion_curve",
+    "patch_insertion_curve",
+    "pixel_order",
+    "plot_insertion_deletion_curves",
+    "pointing_game",
+    "similarity",
+    "spearman",
+    "top_k_iou",
+    "topk_div_intersection",
+    "topk_intersection",
+]

@@ -1,0 +1,102 @@
+"""Stable-Baselines3 ``VecEnv`` adapter for the native vector environments.
+
+SB3 expects same-step resets with the last observation of a finished episode in
+``info["terminal_observation"]``; :class:`SaliencySB3VecEnv` provides that over a
+:class:`~saliency_gym.envs.saliency.SaliencySearchVectorEnv` in ``SAME_STEP`` mode, so PPO and
+MaskablePPO train with one batched classifier query per step. ``env_method("action_masks")`` is
+what sb3-contrib's ``get_action_masks`` calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector import AutoresetMode
+from stable_baselines3.common.vec_env import VecEnv
+from stable_baselines3.common.vec_env.base_vec_env import VecEnvIndices
+
+from saliency_gym.envs.saliency import SaliencySearchVectorEnv
+
+
+class SaliencySB3VecEnv(VecEnv):
+    """SB3 view of a saliency-search vector environment.
+
+    Args:
+        env_id: a registered id (``"saliency_gym/SaliencyReveal-Shapes-v0"``); its ``kwargs`` and
+            ``**kwargs`` configure the environment.
+        num_envs: episodes stepped together.
+        **kwargs: environment arguments (see the environment docstrings).
+    """
+
+    def __init__(self, env_id: str, num_envs: int = 8, **kwargs: Any) -> None:
+        spec = gym.spec(env_id)
+        if spec.vector_entry_point is None or not str(spec.id).startswith("saliency_gym/"):
+            raise ValueError(f"{env_id!r} is not a saliency-gym environment with a native vector version")
+        venv = gym.make_vec(env_id, num_envs=num_envs, autoreset_mode=AutoresetMode.SAME_STEP, **kwargs)
+        self.venv: SaliencySearchVectorEnv = venv.unwrapped  # type: ignore[assignment]
+        self.env_id = env_id
+        self.render_mode = self.venv.render_mode
+        super().__init__(num_envs, self.venv.single_observation_space, self.venv.single_action_space)
+        self._actions: np.ndarray | None = None
+
+    def reset(self):
+        if any(s is not None for s in self._seeds):
+            seed: list[int | None] | None = list(self._seeds)
+        else:
+            seed = None
+        options = self._options[0] if self._options and self._options[0] else None
+        obs, _ = self.venv.reset(seed=seed, options=options)
+        self._reset_seeds()
+        self._reset_options()
+        return obs
+
+    def step_async(self, actions: np.ndarray) -> None:
+        self._actions = np.asarray(actions).reshape(self.num_envs)
+
+    def step_wait(self):
+        obs, rewards, terminated, truncated, infos = self.venv.step(self._actions)
+        done = terminated | truncated
+        out_infos: list[dict[str, Any]] = []
+        for i in range(self.num_envs):
+            info: dict[str, Any] = {
+                "score": float(infos["score"][i]),
+                "queries": int(infos["queries"][i]),
+                "invalid_action": bool(infos["invalid_action"][i]),
+                "TimeLimit.truncated": bool(truncated[i] and not terminated[i]),
+            }
+            if done[i]:
+                info["terminal_observation"] = infos["final_obs"][i]
+                info["saliency"] = infos["saliency"][i]
+                info["cell_order"] = infos["cell_order"][i]
+            out_infos.append(info)
+        return obs, rewards.astype(np.float32), done, out_infos
+
+    def close(self) -> None:
+        self.venv.close()
+
+    def action_masks(self) -> np.ndarray:
+        return self.venv.action_masks()
+
+    def get_images(self) -> Sequence[np.ndarray | None]:
+        frames = self.venv.render() if self.venv.render_mode == "rgb_array" else None
+        return list(frames) if frames is not None else [None] * self.num_envs
+
+    def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
+        return [getattr(self.venv, attr_name) for _ in self._get_indices(indices)]
+
+    def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
+        setattr(self.venv, attr_name, value)
+
+    def env_method(self, method_name: str, *method_args, indices: VecEnvIndices = None, **method_kwargs) -> list[Any]:
+        idx = list(self._get_indices(indices))
+        if method_name == "action_masks":
+            masks = self.venv.action_masks()
+            return [masks[i] for i in idx]
+        method = getattr(self.venv, method_name)
+        return [method(*method_args, **method_kwargs) for _ in idx]
+
+    def env_is_wrapped(self, wrapper_class: type[gym.Wrapper], indices: VecEnvIndices = None) -> list[bool]:
+        return [False for _ in self._get_indices(indices)]
