@@ -85,10 +85,10 @@ class SaliencySearchConfig:
         substrate = make_substrate(substrate_spec, channel_mean=channel_mean)
         budget = grid.num_cells if cfg["budget"] is None else check_int("budget", cfg["budget"], minimum=1, maximum=grid.num_cells)
         target, foil = _resolve_target(cfg["target"], classifier.num_classes, data)
-        if substrate.class_aware and target == "predicted":
+        if substrate.class_aware and not isinstance(foil, int):
             raise ValueError(
-                f"the class-aware substrate {substrate.name!r} needs the target before the first query: "
-                "use target='label' or a class id"
+                f"the class-aware substrate {substrate.name!r} makes a counterfactual of the foil class: "
+                "use a one-vs-one target (target, foil) with a fixed foil class id"
             )
         reward_mode = check_choice("reward_mode", cfg["reward_mode"], REWARD_MODES)
         penalty = cfg["invalid_action_penalty"]

@@ -228,8 +228,12 @@ class SaliencySearchCore:
         self.canvas_np[idx] = self.substrates[idx].cpu().numpy() if self.reveal else batch.images
 
     def _fill_substrates(self, idx: np.ndarray, images: torch.Tensor, torch_seeds: list[int | None]) -> None:
+        """Substrates of the episodes ``idx``. A class-aware substrate (a counterfactual such as
+        GANMEX) is asked for the *foil* class: the canvas starts as the image made to look like the
+        foil, and revealing the real image moves the score ``p_target - p_foil`` up."""
         substrate = self.cfg.substrate
-        targets = torch.from_numpy(self.targets[idx]).to(self.device)
+        classes = np.full(len(idx), self.cfg.foil) if substrate.class_aware else self.targets[idx]
+        targets = torch.from_numpy(np.asarray(classes, dtype=np.int64)).to(self.device)
         if not substrate.stochastic:
             self.substrates[idx] = substrate(images, targets).to(self.device, torch.float32)
             return
