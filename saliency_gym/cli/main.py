@@ -17,6 +17,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "saliency_gym.cli.train_classifier",
     "saliency_gym.cli.demo",
     "saliency_gym.cli.explain",
+    "saliency_gym.cli.train",
+    "saliency_gym.cli.bench",
 )
 
 

@@ -22,7 +22,7 @@ from saliency_gym.substrates import Substrate, make_substrate
 from saliency_gym.validation import check_choice, check_float, check_int
 
 MODES = ("reveal", "mask")
-REWARD_MODES = ("auc", "delta", "log_odds")
+REWARD_MODES = ("auc", "auc_trapezoid", "delta", "log_odds")
 TARGET_RULES = ("predicted", "label")
 FOIL_RULES = ("runner_up",)
 

@@ -98,9 +98,16 @@ class SaliencySearchCore:
         reset_mask: np.ndarray,
         seeds: list[int | None] | None = None,
         options: dict[str, Any] | None = None,
+        score: bool = True,
     ) -> StepOutcome:
         """Step the environments in ``step_mask`` with ``actions`` and reset those in ``reset_mask``,
-        with one classifier query for all of them."""
+        with one classifier query for all of them.
+
+        ``score=False`` moves the canvases without asking the classifier at all (no rewards, gains
+        or scores): the policy explainer uses it to roll out policies that need no feedback.
+        """
+        if not score and (self.cfg.target == "predicted" or self.cfg.foil == "runner_up"):
+            raise ValueError("an unscored rollout needs known targets: target='predicted'/foil='runner_up' need queries")
         n = self.n
         out = StepOutcome(
             rewards=np.zeros(n), terminated=np.zeros(n, bool), truncated=np.zeros(n, bool),
@@ -111,12 +118,12 @@ class SaliencySearchCore:
         batch: list[torch.Tensor] = []
 
         # 1. Resets: draw images and substrates; queue what the start scores need.
-        need_image_probs = (not self.reveal) or self.cfg.target == "predicted" or self.cfg.foil == "runner_up"
+        need_image_probs = score and ((not self.reveal) or self.cfg.target == "predicted" or self.cfg.foil == "runner_up")
         if len(reset_idx):
             self._load_episodes(reset_idx, seeds, options)
             if need_image_probs:
                 batch.append(self.images[reset_idx])
-            if self.reveal:
+            if self.reveal and score:
                 batch.append(self.substrates[reset_idx])
 
         # 2. Steps: validate, mark the chosen cells, queue the new canvases.
@@ -132,7 +139,10 @@ class SaliencySearchCore:
             if len(valid_idx):
                 canvases = self._canvases(valid_idx)
                 self.canvas_np[valid_idx] = canvases.cpu().numpy()
-                batch.append(canvases)
+                if score:
+                    batch.append(canvases)
+                else:
+                    self.n_chosen[valid_idx] += 1
 
         # 3. One classifier query for everything.
         # Canvases are made of validated images and substrates: skip the per-call input checks.
@@ -140,7 +150,9 @@ class SaliencySearchCore:
         offset = 0
 
         # 4. Finish the resets.
-        if len(reset_idx):
+        if len(reset_idx) and not score:
+            self._set_targets(reset_idx, None)
+        elif len(reset_idx):
             m = len(reset_idx)
             if need_image_probs:
                 image_probs = probs[offset : offset + m]
@@ -160,7 +172,7 @@ class SaliencySearchCore:
             self.log_odds[reset_idx] = lo
 
         # 5. Finish the steps: rewards from the score change.
-        if len(valid_idx):
+        if len(valid_idx) and score:
             m = len(valid_idx)
             s_new, lo_new = self._score(probs[offset : offset + m], self.targets[valid_idx], self.foils[valid_idx])
             s_old, lo_old = self.scores[valid_idx], self.log_odds[valid_idx]
@@ -168,6 +180,10 @@ class SaliencySearchCore:
             self.gains[valid_idx, self.n_chosen[valid_idx]] = sign * (s_new - s_old)
             mode = self.cfg.reward_mode
             if mode == "auc":
+                # Gain weighted by the share of the curve it still lifts: (K - k + 1/2) / K at step k.
+                k = self.n_chosen[valid_idx] + 1
+                evidence = sign * (s_new - s_old) * (self.num_cells - k + 0.5) / self.num_cells
+            elif mode == "auc_trapezoid":
                 mean = (s_old + s_new) / 2.0
                 evidence = (mean if self.reveal else 1.0 - mean) / self.num_cells
             elif mode == "delta":

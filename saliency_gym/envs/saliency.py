@@ -47,10 +47,15 @@ a step; ``info["invalid_action"]`` is true. Actions outside ``[0, cells)`` raise
 ## Rewards
 The score of a canvas is ``s = p_target`` (or ``p_target - p_foil`` one-vs-one). With ``K`` cells
 in the grid and ``s_k`` the score after ``k`` chosen cells (``s_0``: {start}):
-- ``reward_mode="auc"`` (default): {auc_formula}. The undiscounted return over the full budget is
-  then *exactly* the patch-level {auc_name} that
-  ``saliency_gym.metrics.insertion_deletion.{metric_fn}`` computes for the same cell order (the
-  trapezoid rule; the endpoint terms ``s_0`` and ``s_K`` enter with weight ``1/(2K)``).
+- ``reward_mode="auc"`` (default): ``r_k = {gain_formula} * (K - k + 1/2) / K``, the evidence
+  gained, weighted by the share of the curve it still lifts. Summed over the full budget the
+  return is the patch-level {auc_name} that ``saliency_gym.metrics.insertion_deletion.{metric_fn}``
+  computes for the same cell order, up to the endpoint term {endpoint} (fixed by the image and the
+  substrate, whatever the order): ``AUC = sum_k s_k / K + (s_0 - s_K) / (2K)`` (trapezoid rule) and
+  ``s_k = s_0 + sum_(j<=k) (s_j - s_(j-1))``. A cell that brings its evidence early is rewarded at
+  once, which makes credit assignment short.
+- ``reward_mode="auc_trapezoid"``: ``r_k = {auc_formula}``, each step's trapezoid slice: the return
+  is exactly the {auc_name}, endpoint terms included.
 - ``reward_mode="delta"``: ``r_k = {delta}``, the evidence gained (the return telescopes to
   ``{delta_return}``, so with a budget below ``K`` it rewards finding the best cells first).
 - ``reward_mode="log_odds"``: the same difference in log-odds ``log p_t - log(1 - p_t)`` (or
@@ -84,7 +89,7 @@ holds the ``(H, W)`` map the episode implies: each chosen cell scored by its gai
 - ``budget``: cells per episode (default all).
 - ``target``: ``"predicted"`` (default), ``"label"``, a class id, or a one-vs-one pair
   ``(target, foil)`` where ``foil`` is a class id or ``"runner_up"``.
-- ``reward_mode``: ``"auc"`` (default), ``"delta"`` or ``"log_odds"``.
+- ``reward_mode``: ``"auc"`` (default), ``"auc_trapezoid"``, ``"delta"`` or ``"log_odds"``.
 - ``observe_score``: add ``"score"`` to the observation (default False).
 - ``invalid_action_penalty``, ``max_steps``: see above. ``device``: for a classifier given by name.
 - ``render_mode``: ``"rgb_array"`` shows image, canvas and saliency so far side by side.
@@ -107,7 +112,9 @@ _REVEAL = dict(
     verb="reveal",
     canvas="the substrate with the chosen cells of the image revealed",
     start="the substrate",
-    auc_formula="``r_k = (s_(k-1) + s_k) / (2K)``",
+    auc_formula="(s_(k-1) + s_k) / (2K)",
+    gain_formula="(s_k - s_(k-1))",
+    endpoint="``-s_0``",
     auc_name="insertion AUC",
     metric_fn="patch_insertion_curve",
     delta="s_k - s_(k-1)",
@@ -127,7 +134,9 @@ _MASK = dict(
     verb="mask",
     canvas="the image with the chosen cells replaced by the substrate",
     start="the image",
-    auc_formula="``r_k = (1 - (s_(k-1) + s_k) / 2) / K``",
+    auc_formula="(1 - (s_(k-1) + s_k) / 2) / K",
+    gain_formula="(s_(k-1) - s_k)",
+    endpoint="``-(1 - s_0)``",
     auc_name="one minus the deletion AUC",
     metric_fn="patch_deletion_curve",
     delta="s_(k-1) - s_k",

@@ -62,14 +62,17 @@ def test_seeded_reset_is_reproducible(tiny_shapes):
 
 @pytest.mark.parametrize("mode", ["reveal", "mask"])
 @pytest.mark.parametrize("target", ["predicted", (1, "runner_up")])
-def test_return_equals_patch_auc(mode, target, shapes_classifier, tiny_shapes):
-    """The undiscounted return of the default reward is the patch-level insertion AUC (reveal) or
-    one minus the deletion AUC (mask) of the same cell order, as the metric evaluator computes it."""
+@pytest.mark.parametrize("reward_mode", ["auc", "auc_trapezoid"])
+def test_return_equals_patch_auc(mode, target, reward_mode, shapes_classifier, tiny_shapes):
+    """The undiscounted return is the patch-level insertion AUC (reveal) or one minus the deletion
+    AUC (mask) of the same cell order, as the metric evaluator computes it: exactly with the
+    trapezoid reward, and up to the endpoint term (s_0, or 1 - s_0) with the default gain reward."""
     env_cls = SaliencyRevealEnv if mode == "reveal" else SaliencyMaskEnv
-    env = env_cls(classifier=shapes_classifier, data=tiny_shapes, grid=4, target=target)
+    env = env_cls(classifier=shapes_classifier, data=tiny_shapes, grid=4, target=target, reward_mode=reward_mode)
     rng = np.random.default_rng(1)
     for episode in range(2):
         _, info = env.reset(seed=episode)
+        s0 = info["initial_score"]
         order = rng.permutation(16)
         total = 0.0
         for a in order:
@@ -81,9 +84,11 @@ def test_return_equals_patch_auc(mode, target, shapes_classifier, tiny_shapes):
         curve_fn = patch_insertion_curve if mode == "reveal" else patch_deletion_curve
         result = curve_fn(shapes_classifier, image, order[None], env.config.grid, [info["target"]],
                           substrate=env.config.substrate, foils=foils)
+        assert float(auc(result.curves)[0]) == pytest.approx(result.auc[0], abs=1e-9)
         expected = result.auc[0] if mode == "reveal" else 1.0 - result.auc[0]
+        if reward_mode == "auc":
+            expected -= s0 if mode == "reveal" else 1.0 - s0
         assert total == pytest.approx(expected, abs=1e-6)
-        assert total == pytest.approx(float(auc(result.curves)[0]) if mode == "reveal" else 1 - float(auc(result.curves)[0]), abs=1e-6)
 
 
 def test_delta_and_log_odds_rewards_telescope(tiny_shapes):

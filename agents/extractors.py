@@ -1,0 +1,87 @@
+"""Feature extractors for the saliency-search observations.
+
+SB3's ``NatureCNN`` needs images of at least 36x36 and treats only uint8 boxes as images (float
+images are flattened by ``CombinedExtractor``). Our observations are small float images plus a
+grid of chosen cells, and the actions are the cells of that grid, so :class:`SaliencyCNN` works at
+the resolution of the cells: it stacks ``image``, ``canvas`` and the chosen cells (upsampled to
+pixels) as channels, folds each cell's pixels into the channel axis (a patch embedding, exact for
+every pixel), and runs small convolutions over the ``rows x cols`` grid, so that every cell's
+features see its neighbours. This costs about 2M multiply-adds per observation for a 32x32 image
+and an 8x8 grid, so PPO updates stay cheap on a CPU.
+"""
+
+from __future__ import annotations
+
+import math
+
+import gymnasium as gym
+import torch
+import torch.nn.functional as F
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
+from torch import nn
+
+from saliency_gym.validation import check_int
+
+
+class SaliencyCNN(BaseFeaturesExtractor):
+    """Per-cell convolutional features over ``image | canvas | chosen``.
+
+    Args:
+        observation_space: the environment's ``Dict`` space (keys ``image``, ``canvas``,
+            ``chosen`` and optionally ``score``).
+        features_dim: size of the global feature vector (what the value head and MLP policy heads
+            read).
+        channels: width of the convolutional layers.
+        cell_scores: also output one score per cell from a 1x1 convolution (the same weights at
+            every cell), placed first in the feature vector; :class:`CellMaskablePolicy` uses these
+            scores directly as action logits, a translation-equivariant actor.
+    """
+
+    def __init__(
+        self, observation_space: gym.spaces.Dict, features_dim: int = 128, channels: int = 32, cell_scores: bool = False
+    ) -> None:
+        missing = {"image", "canvas", "chosen"} - set(observation_space.spaces)
+        if missing:
+            raise ValueError(f"SaliencyCNN needs the observation keys image, canvas, chosen; missing {sorted(missing)}")
+        features_dim = check_int("features_dim", features_dim, minimum=1)
+        channels = check_int("channels", channels, minimum=1)
+        c, h, w = observation_space["image"].shape
+        grid = tuple(observation_space["chosen"].shape)
+        n_cells = grid[0] * grid[1]
+        super().__init__(observation_space, features_dim + (n_cells if cell_scores else 0))
+        self.grid = grid
+        self.num_cells = n_cells
+        self.cell_scores = bool(cell_scores)
+        # Cell size in pixels; images whose size is not a multiple are resized to one first.
+        self.patch = (math.ceil(h / grid[0]), math.ceil(w / grid[1]))
+        self.resize = (grid[0] * self.patch[0], grid[1] * self.patch[1])
+        self.has_score = "score" in observation_space.spaces
+        patch_features = (2 * c + 1) * self.patch[0] * self.patch[1]
+        self.cnn = nn.Sequential(
+            nn.Conv2d(patch_features, channels, 1), nn.ReLU(),
+            nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(),
+        )  # fmt: skip
+        self.cell_head = nn.Conv2d(channels, 1, 1) if cell_scores else None
+        self.project = nn.Sequential(nn.Linear(channels * n_cells + n_cells + int(self.has_score), features_dim), nn.ReLU())
+
+    def forward(self, observations: dict[str, torch.Tensor]) -> torch.Tensor:
+        image, canvas, chosen = observations["image"], observations["canvas"], observations["chosen"]
+        chosen_pixels = F.interpolate(chosen.unsqueeze(1), size=image.shape[-2:], mode="nearest")
+        x = torch.cat([image, canvas, chosen_pixels], dim=1)
+        if tuple(x.shape[-2:]) != self.resize:
+            x = F.interpolate(x, size=self.resize, mode="bilinear", align_corners=False)
+        b, ch = x.shape[:2]
+        (rows, cols), (ph, pw) = self.grid, self.patch
+        cells = x.reshape(b, ch, rows, ph, cols, pw).permute(0, 1, 3, 5, 2, 4).reshape(b, ch * ph * pw, rows, cols)
+        hidden = self.cnn(cells)
+        parts = [hidden.flatten(1), chosen.flatten(1)]
+        if self.has_score:
+            parts.append(observations["score"])
+        features = self.project(torch.cat(parts, dim=1))
+        if self.cell_head is None:
+            return features
+        return torch.cat([self.cell_head(hidden).flatten(1), features], dim=1)
+
+
+EXTRACTORS: dict[str, type[BaseFeaturesExtractor]] = {"saliency_cnn": SaliencyCNN}

@@ -1,0 +1,67 @@
+"""Loading trained agents (shipped or your own) as policies and explainers.
+
+Shipped agents live in ``saliency_gym/agents/pretrained/<name>.pt`` and were produced by
+``saliency-gym train`` (see the README for the exact commands); they are weights-only
+checkpoints, rebuilt from their hyperparameters.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from saliency_gym.agents.checkpoints import agent_env, build_policy, load_agent_payload
+from saliency_gym.agents.explainer import PolicyExplainer
+from saliency_gym.agents.policies import AgentPolicy
+from saliency_gym.classifier import FrozenClassifier
+
+PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
+
+
+def shipped_agents() -> list[str]:
+    """Names of the agents shipped inside the package."""
+    return sorted(p.stem for p in PRETRAINED_DIR.glob("*.pt"))
+
+
+def resolve_agent_path(name_or_path: str | os.PathLike[str]) -> Path:
+    text = os.fspath(name_or_path)
+    if text in shipped_agents():
+        return PRETRAINED_DIR / f"{text}.pt"
+    path = Path(text)
+    if not path.is_file():
+        if path.suffix or os.sep in text:
+            raise FileNotFoundError(f"agent checkpoint not found: {path}")
+        raise ValueError(f"unknown agent {text!r}; shipped: {shipped_agents()}, or pass a checkpoint path")
+    return path
+
+
+def load_agent_policy(name_or_path: str | os.PathLike[str], device: str = "cpu") -> tuple[AgentPolicy, dict[str, Any]]:
+    """An :class:`AgentPolicy` and the checkpoint's payload (minus weights)."""
+    path = resolve_agent_path(name_or_path)
+    payload = load_agent_payload(path)
+    env = agent_env(payload)
+    policy = build_policy(payload, env.observation_space, env.action_space, device=device)
+    config = env.unwrapped.config
+    info = {k: v for k, v in payload.items() if k not in ("policy_state", "optimizer_state")}
+    info["config"] = config
+    info["path"] = str(path)
+    name = Path(path).stem
+    return AgentPolicy(policy, name=name, observe_score=config.observe_score), info
+
+
+def agent_explainer(
+    name_or_path: str | os.PathLike[str],
+    classifier: FrozenClassifier | None = None,
+    *,
+    scoring: str = "order",
+    device: str = "cpu",
+) -> PolicyExplainer:
+    """A :class:`PolicyExplainer` that rolls out a trained agent with its training settings
+    (mode, grid, substrate); ``classifier`` defaults to the agent's own."""
+    policy, info = load_agent_policy(name_or_path, device=device)
+    config = info["config"]
+    return PolicyExplainer(
+        classifier or config.classifier, policy, mode=config.mode, grid=config.grid.shape,
+        substrate=config.substrate, scoring=scoring, observe_score=config.observe_score, name=policy.name,
+    )  # fmt: skip
