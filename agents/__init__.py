@@ -11,7 +11,13 @@
 from saliency_gym.agents.algorithms import ALGORITHMS, load_hyperparameters
 from saliency_gym.agents.explainer import PolicyExplainer
 from saliency_gym.agents.extractors import SaliencyCNN
-from saliency_gym.agents.policies import AgentPolicy, AttributionOrderPolicy, GreedyPolicy, Policy, RandomPolicy
+from saliency_gym.agents.policies import (
+    AgentPolicy,
+    AttributionOrderPolicy,
+    GreedyPolicy,
+    Policy,
+    RandomPolicy,
+)
 from saliency_gym.agents.pretrained import agent_explainer, load_agent_policy, shipped_agents
 from saliency_gym.agents.training import TrainResult, train_agent
 

@@ -21,14 +21,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from saliency_gym.agents.policies import Policy
 from saliency_gym.classifier import FrozenClassifier
 from saliency_gym.data import ArraySource
 from saliency_gym.envs.config import SaliencySearchConfig
 from saliency_gym.envs.core import SaliencySearchCore
 from saliency_gym.explainer import Explainer
 from saliency_gym.validation import check_choice
-
-from saliency_gym.agents.policies import Policy
 
 SCORINGS = ("order", "gain")
 

@@ -22,7 +22,11 @@ from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.vec_env import VecMonitor
 from tqdm.auto import tqdm
 
-from saliency_gym.agents.algorithms import algorithm_spec, load_hyperparameters, split_hyperparameters
+from saliency_gym.agents.algorithms import (
+    algorithm_spec,
+    load_hyperparameters,
+    split_hyperparameters,
+)
 from saliency_gym.agents.checkpoints import load_agent_payload, restore_model, save_agent
 from saliency_gym.agents.explainer import PolicyExplainer
 from saliency_gym.agents.policies import AgentPolicy

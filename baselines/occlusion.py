@@ -9,12 +9,14 @@ Cost: one query per window position, plus one for the unoccluded image.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 
 from saliency_gym.classifier import FrozenClassifier
 from saliency_gym.explainer import Explainer
-from saliency_gym.validation import check_float, check_int
+from saliency_gym.substrates import make_substrate
+from saliency_gym.validation import check_int
 
 
 class OcclusionExplainer(Explainer):
@@ -24,7 +26,8 @@ class OcclusionExplainer(Explainer):
         classifier: the model to explain.
         window: side of the square occluding window, in pixels.
         stride: step between window positions, in pixels.
-        baseline: the value occluded pixels take (0 is black).
+        baseline: what occluded pixels become: a number in [0, 1] (0 is black) or any substrate /
+            baseline provider spec (``"blur"``, an image, ``provider.for_class(foil)``, ...).
         perturbations_per_eval: occluded images per forward pass.
     """
 
@@ -35,14 +38,14 @@ class OcclusionExplainer(Explainer):
         classifier: FrozenClassifier,
         window: int = 6,
         stride: int = 2,
-        baseline: float = 0.0,
+        baseline: Any = 0.0,
         perturbations_per_eval: int = 256,
     ) -> None:
         super().__init__(classifier)
         _, h, w = classifier.input_shape
         self.window = check_int("window", window, minimum=1, maximum=min(h, w))
         self.stride = check_int("stride", stride, minimum=1, maximum=min(h, w))
-        self.baseline = check_float("baseline", baseline, minimum=0.0, maximum=1.0)
+        self.baseline = make_substrate(baseline)
         self.perturbations_per_eval = check_int("perturbations_per_eval", perturbations_per_eval, minimum=1)
 
     def queries_per_image(self) -> int:
@@ -60,7 +63,7 @@ class OcclusionExplainer(Explainer):
             images,
             sliding_window_shapes=(c, self.window, self.window),
             strides=(c, self.stride, self.stride),
-            baselines=self.baseline,
+            baselines=self.baseline(images, targets).detach(),
             target=targets,
             perturbations_per_eval=self.perturbations_per_eval,
         )

@@ -22,7 +22,7 @@ from saliency_gym.models import SmallCNN
 from saliency_gym.validation import check_choice, check_float, check_int
 from saliency_gym.zoo import CHECKPOINT_DIR, save_classifier
 
-TRAINABLE = ("shapes", "shapes64", "digits")
+TRAINABLE = ("shapes", "shapes64", "digits", "shape_pairs")
 
 
 @dataclass

@@ -115,6 +115,8 @@ def load_classifier(
         device=device,
         batch_size=batch_size,
         optimize=optimize,
+        # Tabular models take standardised features, not [0, 1] pixels.
+        check_range=info.get("meta", {}).get("kind") != "tabular",
         name=name,
     )
     classifier.meta = info  # type: ignore[attr-defined]

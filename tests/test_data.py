@@ -11,7 +11,7 @@ from saliency_gym.data import (
     TorchDatasetSource,
     load_dataset,
 )
-from saliency_gym.data.shapes import SHAPE_CLASSES, _dilate, shape_mask
+from saliency_gym.data.shapes import SHAPE_CLASSES, dilate, shape_mask
 
 
 def test_shapes_deterministic_by_seed():
@@ -50,7 +50,7 @@ def test_shapes_mask_is_exactly_the_shape_pixels():
         inside = image[:, mask]
         assert (inside.max(axis=1) - inside.min(axis=1)).max() <= 0.06 + 1e-6
         colour = inside.mean(axis=1)
-        ring = _dilate(mask, 1) & ~mask
+        ring = dilate(mask, 1) & ~mask
         distance = np.abs(image[:, ring] - colour[:, None]).mean(axis=0)
         assert np.median(distance) > 0.1
 

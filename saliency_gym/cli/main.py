@@ -19,6 +19,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "saliency_gym.cli.explain",
     "saliency_gym.cli.train",
     "saliency_gym.cli.bench",
+    "saliency_gym.cli.attack",
+    "saliency_gym.cli.idexpo",
+    "saliency_gym.cli.train_ganmex",
 )
 
 

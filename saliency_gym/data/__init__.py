@@ -5,6 +5,7 @@ from saliency_gym.data.base import ArraySource, Batch, DataSource, Sample
 from saliency_gym.data.digits import DIGIT_CLASSES, DigitsSource
 from saliency_gym.data.registry import available_datasets, load_dataset
 from saliency_gym.data.shapes import SHAPE_CLASSES, ShapesSource
+from saliency_gym.data.tabular import TabularSource, available_tabular_datasets, load_tabular
 
 __all__ = [
     "ArraySource",
@@ -16,7 +17,10 @@ __all__ = [
     "SHAPE_CLASSES",
     "Sample",
     "ShapesSource",
+    "TabularSource",
     "TorchDatasetSource",
     "available_datasets",
+    "available_tabular_datasets",
     "load_dataset",
+    "load_tabular",
 ]

@@ -8,12 +8,14 @@ from typing import Any
 
 from saliency_gym.data.base import DataSource
 from saliency_gym.data.digits import DigitsSource
+from saliency_gym.data.pairs import ShapePairsSource
 from saliency_gym.data.shapes import ShapesSource
 
 _BUILTIN: dict[str, Callable[..., DataSource]] = {
     "shapes": lambda **kw: ShapesSource(size=32, **kw),
     "shapes64": lambda **kw: ShapesSource(size=64, **kw),
     "digits": lambda **kw: DigitsSource(size=32, **kw),
+    "shape_pairs": lambda **kw: ShapePairsSource(size=32, **kw),
 }
 
 
@@ -26,7 +28,7 @@ def load_dataset(name: str, split: str = "test", **kwargs: Any) -> DataSource:
     """Build a shipped data source by name.
 
     Args:
-        name: one of :func:`available_datasets` (``shapes``, ``shapes64``, ``digits``).
+        name: one of :func:`available_datasets` (``shapes``, ``shapes64``, ``digits``, ``shape_pairs``).
         split: ``"train"``, ``"val"`` or ``"test"``.
         **kwargs: passed to the source (e.g. ``n`` for the number of samples, ``seed`` for shapes).
     """

@@ -73,7 +73,7 @@ def _smooth_noise(rng: np.random.Generator, channels: int, height: int, width: i
     return (1 - wy) * ((1 - wx) * g00 + wx * g01) + wy * ((1 - wx) * g10 + wx * g11)
 
 
-def _contrasting_colour(rng: np.random.Generator, background: np.ndarray, min_distance: float) -> np.ndarray:
+def contrasting_colour(rng: np.random.Generator, background: np.ndarray, min_distance: float) -> np.ndarray:
     """A random RGB colour at least ``min_distance`` (mean absolute difference) from ``background``."""
     for _ in range(100):
         colour = rng.random(background.shape[0])
@@ -119,19 +119,19 @@ def render_shapes_sample(
 
     image = background
     # Distractors keep clear of the shape (one-pixel gap) so the evidence mask stays exact.
-    keep_out = _dilate(mask, 2)
+    keep_out = dilate(mask, 2)
     for _ in range(int(rng.integers(n_distractors[0], n_distractors[1] + 1))):
         stroke = _stroke_mask(rng, h, w, size) & ~keep_out
-        colour = _contrasting_colour(rng, bg_mean, 0.3)
+        colour = contrasting_colour(rng, bg_mean, 0.3)
         image = np.where(stroke[None], colour[:, None, None], image)
 
-    colour = _contrasting_colour(rng, bg_mean, 0.3)
+    colour = contrasting_colour(rng, bg_mean, 0.3)
     shaded = colour[:, None, None] + 0.06 * (rng.random((channels, h, w)) - 0.5)
     image = np.where(mask[None], shaded, image)
     return np.clip(image, 0.0, 1.0).astype(np.float32), mask
 
 
-def _dilate(mask: np.ndarray, radius: int) -> np.ndarray:
+def dilate(mask: np.ndarray, radius: int) -> np.ndarray:
     """Binary dilation by a ``(2r+1)^2`` square (no SciPy needed for such small images)."""
     out = mask.copy()
     padded = np.pad(mask, radius)

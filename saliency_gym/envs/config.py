@@ -71,15 +71,15 @@ class SaliencySearchConfig:
         if unknown:
             raise TypeError(f"unknown argument(s) {unknown}; allowed: {sorted(default_config())}")
         cfg = {**default_config(), **kwargs}
-        classifier = _resolve_classifier(cfg["classifier"], cfg["device"])
-        data = _resolve_data(cfg, classifier)
+        classifier = resolve_classifier(cfg["classifier"], cfg["device"])
+        data = resolve_data(cfg, classifier)
         if tuple(data.image_shape) != tuple(classifier.input_shape):
             raise ValueError(
                 f"data images have shape {tuple(data.image_shape)} but the classifier expects {classifier.input_shape}"
             )
         if data.num_classes != classifier.num_classes:
             raise ValueError(f"data has {data.num_classes} classes but the classifier has {classifier.num_classes}")
-        grid = _resolve_grid(cfg["grid"], data.image_shape)
+        grid = resolve_grid(cfg["grid"], data.image_shape)
         substrate_spec = cfg["substrate"] if cfg["substrate"] is not None else ("blur" if mode == "reveal" else "zeros")
         channel_mean = data.channel_mean() if substrate_spec == "mean" else None
         substrate = make_substrate(substrate_spec, channel_mean=channel_mean)
@@ -112,7 +112,7 @@ class SaliencySearchConfig:
         return out
 
 
-def _resolve_classifier(spec: Any, device: Any) -> FrozenClassifier:
+def resolve_classifier(spec: Any, device: Any) -> FrozenClassifier:
     if isinstance(spec, FrozenClassifier):
         return spec
     if isinstance(spec, (str, os.PathLike)):
@@ -124,7 +124,7 @@ def _resolve_classifier(spec: Any, device: Any) -> FrozenClassifier:
     )
 
 
-def _resolve_data(cfg: dict[str, Any], classifier: FrozenClassifier) -> DataSource:
+def resolve_data(cfg: dict[str, Any], classifier: FrozenClassifier) -> DataSource:
     if cfg["image"] is not None:
         if cfg["data"] is not None:
             raise ValueError("pass either `image` (a fixed image) or `data`, not both")
@@ -153,7 +153,7 @@ def _resolve_data(cfg: dict[str, Any], classifier: FrozenClassifier) -> DataSour
     raise TypeError(f"data must be a DataSource or a dataset name, got {type(data).__name__}")
 
 
-def _resolve_grid(spec: Any, image_shape: tuple[int, ...]) -> PatchGrid:
+def resolve_grid(spec: Any, image_shape: tuple[int, ...]) -> PatchGrid:
     if isinstance(spec, (tuple, list)) and len(spec) == 2:
         return PatchGrid.for_shape(image_shape, spec[0], spec[1])
     if isinstance(spec, (int, np.integer)) and not isinstance(spec, bool):

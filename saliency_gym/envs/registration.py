@@ -13,6 +13,16 @@ SALIENCY_PRESETS: dict[str, dict[str, object]] = {
 
 _MODULE = "saliency_gym.envs.saliency"
 
+#: Preset suffix -> keyword arguments of the attribution-attack environments.
+ATTACK_PRESETS: dict[str, dict[str, object]] = {
+    "Shapes": {"classifier": "shapes"},
+    "ShapesRobust": {"classifier": "shapes_robust"},
+    "Digits": {"classifier": "digits"},
+    "Shapes64": {"classifier": "shapes64"},
+}
+
+_ATTACK_MODULE = "saliency_gym.envs.attack"
+
 
 def _register(env_id: str, entry: str, vector_entry: str, kwargs: dict[str, object]) -> None:
     if env_id in gym.registry:  # importing twice (or reloading) must not warn or fail
@@ -31,4 +41,11 @@ def register_envs() -> list[str]:
             env_id = f"saliency_gym/{name}-{preset}-v0"
             _register(env_id, entry, vector_entry, kwargs)
             ids.append(env_id)
+    entry, vector_entry = f"{_ATTACK_MODULE}:AttributionAttackEnv", f"{_ATTACK_MODULE}:AttributionAttackVectorEnv"
+    _register("saliency_gym/AttributionAttack-v0", entry, vector_entry, {})
+    ids.append("saliency_gym/AttributionAttack-v0")
+    for preset, kwargs in ATTACK_PRESETS.items():
+        env_id = f"saliency_gym/AttributionAttack-{preset}-v0"
+        _register(env_id, entry, vector_entry, kwargs)
+        ids.append(env_id)
     return ids

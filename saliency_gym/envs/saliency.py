@@ -13,13 +13,12 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
-from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode
-from gymnasium.vector.utils import batch_space
 
 from saliency_gym.envs.config import SaliencySearchConfig
 from saliency_gym.envs.core import SaliencySearchCore, StepOutcome
 from saliency_gym.envs.render import render_episode
+from saliency_gym.envs.vector_base import BatchedVectorEnv
 
 _DOC = """{title}
 
@@ -223,7 +222,7 @@ class SaliencySearchEnv(gym.Env):
         return render_episode(self.core, 0)
 
 
-class SaliencySearchVectorEnv(gym.vector.VectorEnv):
+class SaliencySearchVectorEnv(BatchedVectorEnv):
     """``num_envs`` saliency-search episodes stepped with one batched classifier query per step.
 
     Sub-environment ``i`` reset with ``seed + i`` plays exactly the episodes of a single environment
@@ -242,47 +241,18 @@ class SaliencySearchVectorEnv(gym.vector.VectorEnv):
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
         **kwargs: Any,
     ) -> None:
-        if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
-            raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
-        autoreset_mode = AutoresetMode(autoreset_mode)
-        if autoreset_mode == AutoresetMode.DISABLED:
-            raise ValueError("autoreset_mode must be NEXT_STEP or SAME_STEP")
-        if render_mode is not None and render_mode != "rgb_array":
-            raise ValueError(f"render_mode={render_mode!r} is not supported; choose 'rgb_array' or None")
-        self.metadata = {"render_modes": ["rgb_array"], "render_fps": 4, "autoreset_mode": autoreset_mode}
-        self.render_mode = render_mode
-        self.num_envs = int(num_envs)
-        self.config = SaliencySearchConfig.from_kwargs(self.mode, **kwargs)
-        self.core = SaliencySearchCore(self.config, self.num_envs)
-        self.single_observation_space, self.single_action_space = build_spaces(self.config)
-        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
-        self.action_space = batch_space(self.single_action_space, self.num_envs)
-        self._autoreset = np.zeros(self.num_envs, bool)
-        self._started = False
+        def build(n: int):
+            config = SaliencySearchConfig.from_kwargs(self.mode, **kwargs)
+            return (config, SaliencySearchCore(config, n), *build_spaces(config))
+
+        self._setup(num_envs, render_mode, autoreset_mode, build)
 
     def reset(self, *, seed: int | list[int | None] | None = None, options: dict[str, Any] | None = None):
-        if seed is None:
-            seeds: list[int | None] = [None] * self.num_envs
-        elif isinstance(seed, (int, np.integer)):
-            seeds = [int(seed) + i for i in range(self.num_envs)]
-        else:
-            seeds = list(seed)
-            if len(seeds) != self.num_envs:
-                raise ValueError(f"seed must be an int or a list of {self.num_envs} seeds, got {len(seeds)}")
-        if seed is not None:
-            self._np_random, self._np_random_seed = seeding.np_random(seeds[0])
-        for i, s in enumerate(seeds):
-            if s is not None:
-                self.core.rngs[i] = seeding.np_random(s)[0]
-        all_envs = np.ones(self.num_envs, bool)
-        self.core.advance(None, ~all_envs, all_envs, options=options)
-        self._autoreset[:] = False
-        self._started = True
+        all_envs = self._reset_all(seed, options)
         return self.core.observation(), self._infos(all_envs, final=np.zeros(self.num_envs, bool))
 
     def step(self, actions: Any):
-        if not self._started:
-            raise RuntimeError("call reset() before step()")
+        self._check_started()
         actions = _check_actions(actions, self.num_envs, self.config.grid.num_cells)
         same_step = self.metadata["autoreset_mode"] == AutoresetMode.SAME_STEP
         reset_mask = np.zeros(self.num_envs, bool) if same_step else self._autoreset.copy()

@@ -1,10 +1,13 @@
 """Stable-Baselines3 ``VecEnv`` adapter for the native vector environments.
 
 SB3 expects same-step resets with the last observation of a finished episode in
-``info["terminal_observation"]``; :class:`SaliencySB3VecEnv` provides that over a
-:class:`~saliency_gym.envs.saliency.SaliencySearchVectorEnv` in ``SAME_STEP`` mode, so PPO and
-MaskablePPO train with one batched classifier query per step. ``env_method("action_masks")`` is
-what sb3-contrib's ``get_action_masks`` calls.
+``info["terminal_observation"]``; :class:`SaliencySB3VecEnv` provides that over any saliency-gym
+native vector environment (:class:`~saliency_gym.envs.saliency.SaliencySearchVectorEnv`,
+:class:`~saliency_gym.envs.attack.AttributionAttackVectorEnv`) in ``SAME_STEP`` mode, so PPO and
+MaskablePPO train with one batched classifier query per step. The per-environment ``info``
+dictionaries hold every key the vector env reports for that sub-environment (its ``_key`` mask
+set). ``env_method("action_masks")`` is what sb3-contrib's ``get_action_masks`` calls (for the
+environments that have action masks).
 """
 
 from __future__ import annotations
@@ -18,11 +21,16 @@ from gymnasium.vector import AutoresetMode
 from stable_baselines3.common.vec_env import VecEnv
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvIndices
 
-from saliency_gym.envs.saliency import SaliencySearchVectorEnv
+_SKIPPED_INFO_KEYS = ("final_obs", "final_info")
+
+
+def _plain(value: Any) -> Any:
+    """NumPy scalars to Python scalars (arrays and objects are kept as they are)."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 class SaliencySB3VecEnv(VecEnv):
-    """SB3 view of a saliency-search vector environment.
+    """SB3 view of a saliency-gym native vector environment.
 
     Args:
         env_id: a registered id (``"saliency_gym/SaliencyReveal-Shapes-v0"``); its ``kwargs`` and
@@ -36,7 +44,7 @@ class SaliencySB3VecEnv(VecEnv):
         if spec.vector_entry_point is None or not str(spec.id).startswith("saliency_gym/"):
             raise ValueError(f"{env_id!r} is not a saliency-gym environment with a native vector version")
         venv = gym.make_vec(env_id, num_envs=num_envs, autoreset_mode=AutoresetMode.SAME_STEP, **kwargs)
-        self.venv: SaliencySearchVectorEnv = venv.unwrapped  # type: ignore[assignment]
+        self.venv: gym.vector.VectorEnv = venv.unwrapped
         self.env_id = env_id
         self.render_mode = self.venv.render_mode
         super().__init__(num_envs, self.venv.single_observation_space, self.venv.single_action_space)
@@ -54,23 +62,23 @@ class SaliencySB3VecEnv(VecEnv):
         return obs
 
     def step_async(self, actions: np.ndarray) -> None:
-        self._actions = np.asarray(actions).reshape(self.num_envs)
+        self._actions = np.asarray(actions).reshape((self.num_envs, *self.action_space.shape))
 
     def step_wait(self):
         obs, rewards, terminated, truncated, infos = self.venv.step(self._actions)
         done = terminated | truncated
         out_infos: list[dict[str, Any]] = []
         for i in range(self.num_envs):
-            info: dict[str, Any] = {
-                "score": float(infos["score"][i]),
-                "queries": int(infos["queries"][i]),
-                "invalid_action": bool(infos["invalid_action"][i]),
-                "TimeLimit.truncated": bool(truncated[i] and not terminated[i]),
-            }
+            info: dict[str, Any] = {}
+            for key, value in infos.items():
+                if key.startswith("_") or key in _SKIPPED_INFO_KEYS:
+                    continue
+                mask = infos.get(f"_{key}")
+                if mask is None or mask[i]:
+                    info[key] = _plain(value[i])
+            info["TimeLimit.truncated"] = bool(truncated[i] and not terminated[i])
             if done[i]:
                 info["terminal_observation"] = infos["final_obs"][i]
-                info["saliency"] = infos["saliency"][i]
-                info["cell_order"] = infos["cell_order"][i]
             out_infos.append(info)
         return obs, rewards.astype(np.float32), done, out_infos
 

@@ -7,6 +7,8 @@
   top-k, Spearman, Kendall (and their dissimilarities, the attack environments' rewards).
 - :mod:`~saliency_gym.metrics.sanity`: cascading model-parameter randomisation.
 - :mod:`~saliency_gym.metrics.sparsity`: Gini index.
+- :mod:`~saliency_gym.metrics.soft_insertion_deletion`: ID-ExpO's differentiable insertion/deletion,
+  and insertion/deletion curves for tabular features.
 """
 
 from saliency_gym.metrics.curves_plot import plot_insertion_deletion_curves
@@ -34,11 +36,18 @@ from saliency_gym.metrics.similarity import (
     topk_div_intersection,
     topk_intersection,
 )
+from saliency_gym.metrics.soft_insertion_deletion import (
+    SoftInsertionDeletion,
+    feature_deletion_curve,
+    feature_insertion_curve,
+    soft_insertion_deletion,
+)
 from saliency_gym.metrics.sparsity import gini_index
 
 __all__ = [
     "CurveResult",
     "SanityResult",
+    "SoftInsertionDeletion",
     "auc",
     "cascading_randomization",
     "cell_order_from_maps",
@@ -46,6 +55,8 @@ __all__ = [
     "dissimilarity",
     "diversity_topk",
     "energy_pointing_game",
+    "feature_deletion_curve",
+    "feature_insertion_curve",
     "gini_index",
     "insertion_curve",
     "insertion_deletion_loop",
@@ -58,6 +69,7 @@ __all__ = [
     "plot_insertion_deletion_curves",
     "pointing_game",
     "similarity",
+    "soft_insertion_deletion",
     "spearman",
     "top_k_iou",
     "topk_div_intersection",

@@ -70,12 +70,3 @@ class SmallCNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.pool(self.features(x)).flatten(1))
-
-
-ARCHITECTURES: dict[str, type[nn.Module]] = {"SmallCNN": SmallCNN}
-
-
-def build_model(arch: str, **kwargs: Any) -> nn.Module:
-    """Instantiate a shipped architecture by name (used when loading checkpoints)."""
-    check_choice("arch", arch, ARCHITECTURES)
-    return ARCHITECTURES[arch](**kwargs)

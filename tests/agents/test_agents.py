@@ -16,7 +16,7 @@ from saliency_gym.agents import (
     train_agent,
 )
 from saliency_gym.agents.algorithms import ALGORITHMS, split_hyperparameters
-from saliency_gym.agents.checkpoints import build_policy, load_agent_payload
+from saliency_gym.agents.checkpoints import load_agent_payload
 from saliency_gym.agents.pretrained import agent_explainer, load_agent_policy, shipped_agents
 from saliency_gym.baselines import make_explainer
 from saliency_gym.checkpoint import CheckpointError

@@ -1,0 +1,263 @@
+"""The batched engine behind the attribution-attack environments.
+
+:class:`AttributionAttackCore` advances ``N`` attack episodes at once. Per call it sends the
+classifier one batched probability query (the perturbed images of the episodes that step, plus the
+images of the episodes that (auto)reset) and the explainer one batched explanation call (the
+attribution maps of the new states). The single environment is this engine with ``N = 1`` and the
+vector environment is this engine with ``N = num_envs``, so the two can never drift apart.
+
+Notation. ``x`` is the original image, ``δ`` the perturbation (the state), ``x' = x + δ`` the
+perturbed image, ``c`` the class the classifier predicts for ``x`` (the explained class, and the
+label the attack must keep), ``m(x')`` the attribution map of ``x'`` for ``c`` (after
+``map_transform``), and ``D(a, b) = saliency_gym.metrics.similarity.dissimilarity(name, a, b)``.
+The *shift* of a state is ``D(m(x), m(x'))``; the *kept shift* is the shift of the last state whose
+prediction was still ``c``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from saliency_gym.envs.attack_config import AttributionAttackConfig
+from saliency_gym.metrics.similarity import dissimilarity
+
+
+@dataclass
+class AttackStepOutcome:
+    """What one call of :meth:`AttributionAttackCore.advance` produced, per environment."""
+
+    rewards: np.ndarray
+    terminated: np.ndarray
+    truncated: np.ndarray
+    reward_shift: np.ndarray
+    """Increase of the kept shift (the attribution shift of label-kept states)."""
+    reward_penalty: np.ndarray
+    """``label_change_penalty`` where this step's perturbed image changed the prediction."""
+    label_changed: np.ndarray
+    """True where this step's candidate image was classified differently from the original."""
+    reverted: np.ndarray
+    """True where the step was undone (``on_label_change="revert"``)."""
+
+
+def project_perturbation(delta: torch.Tensor, images: torch.Tensor, epsilon: float) -> torch.Tensor:
+    """Project ``delta`` onto ``{δ : ‖δ‖∞ ≤ ε, 0 ≤ x + δ ≤ 1}`` (elementwise clipping, exact).
+
+    The bounds are ``max(-ε, -x) ≤ δ ≤ min(ε, 1 - x)``; clipping ``δ`` itself (rather than ``x + δ``)
+    keeps ``|δ| ≤ ε`` exact in floating point.
+    """
+    low = torch.clamp(-images, min=-epsilon)
+    high = torch.clamp(1.0 - images, max=epsilon)
+    return torch.maximum(torch.minimum(delta, high), low)
+
+
+class AttributionAttackCore:
+    """State and transition of ``num_envs`` attribution-attack episodes, as arrays.
+
+    Args:
+        config: the validated environment configuration.
+        num_envs: number of episodes advanced together.
+    """
+
+    def __init__(self, config: AttributionAttackConfig, num_envs: int) -> None:
+        self.cfg = config
+        self.n = num_envs
+        clf = config.classifier
+        self.device = clf.device
+        c, h, w = clf.input_shape
+        self.num_cells = config.grid.num_cells
+        self._cell_index = config.grid.index_tensor(self.device)
+        self.images = torch.zeros((num_envs, c, h, w), device=self.device)
+        self.delta = torch.zeros_like(self.images)
+        self.images_np = np.zeros((num_envs, c, h, w), np.float32)
+        self.delta_np = np.zeros((num_envs, c, h, w), np.float32)
+        self.original_maps = np.zeros((num_envs, h, w), np.float32)
+        self.maps = np.zeros((num_envs, h, w), np.float32)
+        self.targets = np.zeros(num_envs, np.int64)
+        self.predictions = np.zeros(num_envs, np.int64)
+        self.labels = np.zeros(num_envs, np.int64)
+        self.image_index = np.zeros(num_envs, np.int64)
+        self.shift = np.zeros(num_envs, np.float64)
+        self.initial_shift = np.zeros(num_envs, np.float64)
+        self.kept_shift = np.zeros(num_envs, np.float64)
+        self.steps = np.zeros(num_envs, np.int64)
+        self.label_changes = np.zeros(num_envs, np.int64)
+        self.queries = np.zeros(num_envs, np.int64)
+        self.rngs = [np.random.default_rng() for _ in range(num_envs)]
+
+    # ------------------------------------------------------------------ pieces
+    def _maps(self, images: torch.Tensor, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Transformed attribution maps of ``images`` for ``targets`` and the queries per image."""
+        explanation = self.cfg.explainer.explain(images, targets)
+        maps = explanation.maps
+        if self.cfg.map_transform == "abs":
+            maps = np.abs(maps)
+        per_image = np.full(len(maps), int(round(explanation.queries_per_image)), np.int64)
+        return maps.astype(np.float32), per_image
+
+    def _shift(self, reference: np.ndarray, maps: np.ndarray) -> np.ndarray:
+        cfg = self.cfg
+        return dissimilarity(cfg.dissimilarity, reference, maps, k=cfg.k, w=cfg.w, nan_value=cfg.nan_value)
+
+    def action_to_step(self, actions: np.ndarray) -> torch.Tensor:
+        """Pixel-space steps ``(m, C, H, W)`` for ``m`` actions (see the environment docstring)."""
+        c, h, w = self.cfg.classifier.input_shape
+        m = len(actions)
+        if self.cfg.action_type == "cell_sign":
+            acts = torch.from_numpy(np.asarray(actions, np.int64)).to(self.device)
+            cells, signs = acts % self.num_cells, torch.where(acts < self.num_cells, 1.0, -1.0)
+            hit = (self._cell_index.view(1, h, w) == cells.view(m, 1, 1)).float()
+            return (signs.view(m, 1, 1, 1) * self.cfg.step_size * hit.unsqueeze(1)).expand(m, c, h, w)
+        acts = torch.from_numpy(np.clip(np.asarray(actions, np.float32), -1.0, 1.0)).to(self.device)
+        per_cell = acts.reshape(m, c, self.num_cells)
+        return self.cfg.step_size * per_cell[:, :, self._cell_index]
+
+    def adversarial_images(self, idx: np.ndarray | slice = slice(None)) -> torch.Tensor:
+        """The perturbed images ``x + δ`` (clamped to [0, 1] against float round-off)."""
+        return (self.images[idx] + self.delta[idx]).clamp(0.0, 1.0)
+
+    # ------------------------------------------------------------------ transitions
+    def advance(
+        self,
+        actions: np.ndarray | None,
+        step_mask: np.ndarray,
+        reset_mask: np.ndarray,
+        seeds: list[int | None] | None = None,
+        options: dict[str, Any] | None = None,
+    ) -> AttackStepOutcome:
+        """Step the environments in ``step_mask`` with ``actions`` and reset those in ``reset_mask``:
+        one batched classifier query and one batched explanation for all of them."""
+        n, cfg = self.n, self.cfg
+        out = AttackStepOutcome(
+            rewards=np.zeros(n), terminated=np.zeros(n, bool), truncated=np.zeros(n, bool),
+            reward_shift=np.zeros(n), reward_penalty=np.zeros(n), label_changed=np.zeros(n, bool),
+            reverted=np.zeros(n, bool),
+        )  # fmt: skip
+        reset_idx = np.flatnonzero(reset_mask)
+        step_idx = np.flatnonzero(step_mask & ~reset_mask)
+        if len(reset_idx):
+            self._load_episodes(reset_idx, seeds, options)
+        candidates = None
+        if len(step_idx):
+            steps = self.action_to_step(actions[step_idx])
+            candidates = project_perturbation(self.delta[step_idx] + steps, self.images[step_idx], cfg.epsilon)
+
+        # 1. One classifier query: original images of resets, perturbed images of steps.
+        batch = []
+        if len(reset_idx):
+            batch.append(self.images[reset_idx])
+        if candidates is not None:
+            batch.append((self.images[step_idx] + candidates).clamp(0.0, 1.0))
+        predicted = np.zeros(0, np.int64)
+        if batch:
+            predicted = cfg.classifier.probs(torch.cat(batch), validate=False).argmax(dim=1).cpu().numpy()
+        reset_pred, step_pred = predicted[: len(reset_idx)], predicted[len(reset_idx) :]
+        if len(reset_idx):
+            self.targets[reset_idx] = self.predictions[reset_idx] = reset_pred
+            self.queries[reset_idx] += 1
+
+        # 2. Which candidate states are adopted.
+        adopt_idx, adopt_rows = np.zeros(0, np.int64), np.zeros(0, np.int64)
+        changed = np.zeros(0, bool)
+        if len(step_idx):
+            self.queries[step_idx] += 1
+            changed = step_pred != self.targets[step_idx]
+            out.label_changed[step_idx] = changed
+            self.label_changes[step_idx] += changed
+            adopt = ~changed if cfg.on_label_change == "revert" else np.ones(len(step_idx), bool)
+            out.reverted[step_idx] = ~adopt
+            adopt_rows = np.flatnonzero(adopt)
+            adopt_idx = step_idx[adopt_rows]
+            if len(adopt_idx):
+                self.delta[adopt_idx] = candidates[adopt_rows]
+                self.delta_np[adopt_idx] = candidates[adopt_rows].cpu().numpy()
+                self.predictions[adopt_idx] = step_pred[adopt_rows]
+
+        # 3. One batched explanation: original maps of resets, maps of the adopted states.
+        explain_idx = np.concatenate([reset_idx, adopt_idx])
+        if len(explain_idx):
+            images = torch.cat([self.images[reset_idx], self.adversarial_images(adopt_idx)])
+            maps, queries = self._maps(images, self.targets[explain_idx])
+            self.queries[explain_idx] += queries
+            self.maps[explain_idx] = maps
+            self.original_maps[reset_idx] = maps[: len(reset_idx)]
+        if len(reset_idx):
+            start = self._shift(self.original_maps[reset_idx], self.maps[reset_idx])
+            self.shift[reset_idx] = self.initial_shift[reset_idx] = self.kept_shift[reset_idx] = start
+
+        # 4. Rewards: increase of the kept shift, penalty for label changes.
+        if len(step_idx):
+            if len(adopt_idx):
+                self.shift[adopt_idx] = self._shift(self.original_maps[adopt_idx], self.maps[adopt_idx])
+            kept_now = self.predictions[step_idx] == self.targets[step_idx]
+            new_kept = np.where(kept_now, self.shift[step_idx], self.kept_shift[step_idx])
+            out.reward_shift[step_idx] = new_kept - self.kept_shift[step_idx]
+            self.kept_shift[step_idx] = new_kept
+            out.reward_penalty[step_idx] = np.where(changed, cfg.label_change_penalty, 0.0)
+            self.steps[step_idx] += 1
+            ended = self.steps[step_idx] >= cfg.budget
+            if cfg.on_label_change == "terminate":
+                ended |= changed
+            out.terminated[step_idx] = ended
+        out.rewards = out.reward_shift + out.reward_penalty
+        return out
+
+    def _load_episodes(self, idx: np.ndarray, seeds: list[int | None] | None, options: dict[str, Any] | None) -> None:
+        data = self.cfg.data
+        requested = None if options is None else options.get("image_index")
+        if requested is not None:
+            requested = np.broadcast_to(np.asarray(requested, dtype=np.int64), (self.n,))
+            if requested.min() < 0 or requested.max() >= len(data):
+                raise ValueError(f"options['image_index'] must lie in [0, {len(data) - 1}], got {requested.tolist()}")
+        picks = np.empty(len(idx), np.int64)
+        for j, i in enumerate(idx):
+            if seeds is not None and seeds[i] is not None:
+                self.rngs[i] = np.random.default_rng(seeds[i])
+            picks[j] = requested[i] if requested is not None else self.rngs[i].integers(len(data))
+        batch = data.get_batch(picks)
+        self.images[idx] = torch.from_numpy(np.ascontiguousarray(batch.images)).to(self.device)
+        self.images_np[idx] = batch.images
+        self.delta[idx] = 0.0
+        self.delta_np[idx] = 0.0
+        self.labels[idx] = batch.labels
+        self.image_index[idx] = picks
+        self.steps[idx] = 0
+        self.label_changes[idx] = 0
+        self.queries[idx] = 0
+
+    # ------------------------------------------------------------------ views
+    def observation(self, idx: np.ndarray | slice = slice(None)) -> dict[str, np.ndarray]:
+        maps = self.maps[idx]
+        scale = np.abs(maps).reshape(len(maps), -1).max(axis=1)
+        normalised = maps / np.where(scale > 0, scale, 1.0)[:, None, None]
+        left = (self.cfg.budget - self.steps[idx]) / self.cfg.budget
+        return {
+            "image": self.images_np[idx].copy(),
+            "perturbation": self.delta_np[idx].copy(),
+            "attribution": np.clip(normalised, -1.0, 1.0).astype(np.float32),
+            "budget": left.astype(np.float32).reshape(-1, 1),
+        }
+
+    def info_arrays(self) -> dict[str, np.ndarray]:
+        """Per-environment state summaries (what ``info`` reports), as arrays over environments."""
+        return {
+            "shift": self.shift.copy(),
+            "initial_shift": self.initial_shift.copy(),
+            "kept_shift": self.kept_shift.copy(),
+            "label_kept": self.predictions == self.targets,
+            "prediction": self.predictions.copy(),
+            "target": self.targets.copy(),
+            "label": self.labels.copy(),
+            "image_index": self.image_index.copy(),
+            "queries": self.queries.copy(),
+            "steps": self.steps.copy(),
+            "label_changes": self.label_changes.copy(),
+            "linf": np.abs(self.delta_np).reshape(self.n, -1).max(axis=1).astype(np.float64),
+        }
+
+    def episode_info(self, i: int) -> dict[str, Any]:
+        """The ``info`` dictionary of episode ``i`` (Python scalars)."""
+        return {key: value[i].item() for key, value in self.info_arrays().items()}
