@@ -26,7 +26,10 @@ def run(args: argparse.Namespace) -> int:
         meta = load_classifier(name, device="cpu").meta
         acc = meta.get("meta", {}).get("test_accuracy")
         acc_text = f"test accuracy {acc:.4f}" if acc is not None else ""
-        print(f"  {name:<10} {meta['dataset']:<9} input {tuple(meta['input_shape'])}  {acc_text}")
+        print(f"  {name:<14} {meta['dataset']:<12} input {tuple(meta['input_shape'])}  {acc_text}")
+    from saliency_gym.agents.pretrained import shipped_agents
+
+    print("agents:      " + ", ".join(shipped_agents()))
     env_ids = sorted(i for i in gym.registry if i.startswith("saliency_gym/"))
     print("environments:" + ("" if env_ids else " (none registered)"))
     for env_id in env_ids:

@@ -67,16 +67,24 @@ class SaliencySB3VecEnv(VecEnv):
     def step_wait(self):
         obs, rewards, terminated, truncated, infos = self.venv.step(self._actions)
         done = terminated | truncated
+        # Per key once, not per sub-environment: 1-D numeric arrays become Python lists in one call.
+        columns: list[tuple[str, Any, Any]] = []
+        for key, value in infos.items():
+            if key.startswith("_") or key in _SKIPPED_INFO_KEYS:
+                continue
+            mask = infos.get(f"_{key}")
+            if isinstance(value, np.ndarray) and value.ndim == 1 and value.dtype != object:
+                value = value.tolist()
+            columns.append((key, value, None if mask is None else mask.tolist()))
+        truncated_only = (truncated & ~terminated).tolist()
         out_infos: list[dict[str, Any]] = []
         for i in range(self.num_envs):
-            info: dict[str, Any] = {}
-            for key, value in infos.items():
-                if key.startswith("_") or key in _SKIPPED_INFO_KEYS:
-                    continue
-                mask = infos.get(f"_{key}")
-                if mask is None or mask[i]:
-                    info[key] = _plain(value[i])
-            info["TimeLimit.truncated"] = bool(truncated[i] and not terminated[i])
+            info: dict[str, Any] = {
+                key: value[i] if isinstance(value, list) else _plain(value[i])
+                for key, value, mask in columns
+                if mask is None or mask[i]
+            }
+            info["TimeLimit.truncated"] = truncated_only[i]
             if done[i]:
                 info["terminal_observation"] = infos["final_obs"][i]
             out_infos.append(info)

@@ -92,11 +92,13 @@ def plot_insertion_deletion_curves(
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    n_methods = max(len(panels["insertion"]), len(panels["deletion"]), 1)
+    palette = plt.get_cmap("tab10" if n_methods <= 10 else "tab20")  # one distinct colour per method
     for ax, mode in zip(axes, ("insertion", "deletion"), strict=True):
-        for name, value in panels[mode].items():
+        for index, (name, value) in enumerate(panels[mode].items()):
             x, curves, aucs = _as_curves(value, f"results[{name!r}] ({mode})")
             mean = curves.mean(axis=0)
-            (line,) = ax.plot(x, mean, label=f"{name} (AUC {float(np.mean(aucs)):.3f})")
+            (line,) = ax.plot(x, mean, color=palette(index % palette.N), label=f"{name} (AUC {float(np.mean(aucs)):.3f})")
             if band != "none" and curves.shape[0] > 1:
                 spread = curves.std(axis=0, ddof=1)
                 if band == "sem":
