@@ -259,9 +259,7 @@ class AttributionAttackVectorEnv(BatchedVectorEnv):
     def step(self, actions: Any):
         self._check_started()
         actions = _check_actions(actions, self.num_envs, self.config)
-        same_step = self.metadata["autoreset_mode"] == AutoresetMode.SAME_STEP
-        reset_mask = np.zeros(self.num_envs, bool) if same_step else self._autoreset.copy()
-        step_mask = ~reset_mask
+        step_mask, reset_mask = self._step_masks()
         outcome = self.core.advance(actions, step_mask, reset_mask)
         done = (outcome.terminated | outcome.truncated) & step_mask
         infos = self._infos(step_mask)
@@ -269,15 +267,7 @@ class AttributionAttackVectorEnv(BatchedVectorEnv):
         infos["reverted"] = outcome.reverted.copy()
         infos["reward_shift"] = outcome.reward_shift.copy()
         infos["reward_penalty"] = outcome.reward_penalty.copy()
-        obs = self.core.observation()
-        if same_step and done.any():
-            infos["final_obs"] = np.array([{k: v[i] for k, v in obs.items()} if done[i] else None for i in range(self.num_envs)], dtype=object)
-            infos["_final_obs"] = done.copy()
-            infos["final_info"] = {key: value for key, value in infos.items() if key not in ("final_obs", "_final_obs")}
-            infos["_final_info"] = done.copy()
-            self.core.advance(None, np.zeros(self.num_envs, bool), done)
-            obs = self.core.observation()
-        self._autoreset = done
+        obs = self._finish_step(done, infos)
         return obs, outcome.rewards.copy(), outcome.terminated & step_mask, outcome.truncated & step_mask, infos
 
     def _infos(self, valid: np.ndarray) -> dict[str, Any]:

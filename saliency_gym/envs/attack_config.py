@@ -14,7 +14,7 @@ from typing import Any
 
 from saliency_gym.classifier import FrozenClassifier
 from saliency_gym.data import DataSource
-from saliency_gym.envs.config import resolve_classifier, resolve_data, resolve_grid
+from saliency_gym.envs.config import resolve_classifier_and_data, resolve_grid
 from saliency_gym.explainer import Explainer
 from saliency_gym.grid import PatchGrid
 from saliency_gym.metrics.similarity import SIMILARITY_NAMES
@@ -77,14 +77,7 @@ class AttributionAttackConfig:
         if unknown:
             raise TypeError(f"unknown argument(s) {unknown}; allowed: {sorted(default_config())}")
         cfg = {**default_config(), **kwargs}
-        classifier = resolve_classifier(cfg["classifier"], cfg["device"])
-        data = resolve_data(cfg, classifier)
-        if tuple(data.image_shape) != tuple(classifier.input_shape):
-            raise ValueError(
-                f"data images have shape {tuple(data.image_shape)} but the classifier expects {classifier.input_shape}"
-            )
-        if data.num_classes != classifier.num_classes:
-            raise ValueError(f"data has {data.num_classes} classes but the classifier has {classifier.num_classes}")
+        classifier, data = resolve_classifier_and_data(cfg)
         explainer = _resolve_explainer(cfg["explainer"], cfg["explainer_options"], classifier)
         _, h, w_pixels = classifier.input_shape
         map_transform = check_choice("map_transform", cfg["map_transform"], MAP_TRANSFORMS)

@@ -71,14 +71,7 @@ class SaliencySearchConfig:
         if unknown:
             raise TypeError(f"unknown argument(s) {unknown}; allowed: {sorted(default_config())}")
         cfg = {**default_config(), **kwargs}
-        classifier = resolve_classifier(cfg["classifier"], cfg["device"])
-        data = resolve_data(cfg, classifier)
-        if tuple(data.image_shape) != tuple(classifier.input_shape):
-            raise ValueError(
-                f"data images have shape {tuple(data.image_shape)} but the classifier expects {classifier.input_shape}"
-            )
-        if data.num_classes != classifier.num_classes:
-            raise ValueError(f"data has {data.num_classes} classes but the classifier has {classifier.num_classes}")
+        classifier, data = resolve_classifier_and_data(cfg)
         grid = resolve_grid(cfg["grid"], data.image_shape)
         substrate_spec = cfg["substrate"] if cfg["substrate"] is not None else ("blur" if mode == "reveal" else "zeros")
         channel_mean = data.channel_mean() if substrate_spec == "mean" else None
@@ -110,6 +103,19 @@ class SaliencySearchConfig:
         out["grid"] = self.grid.shape
         out["substrate"] = self.substrate.name
         return out
+
+
+def resolve_classifier_and_data(cfg: dict[str, Any]) -> tuple[FrozenClassifier, DataSource]:
+    """The classifier and the data source of a configuration, checked to fit each other."""
+    classifier = resolve_classifier(cfg["classifier"], cfg["device"])
+    data = resolve_data(cfg, classifier)
+    if tuple(data.image_shape) != tuple(classifier.input_shape):
+        raise ValueError(
+            f"data images have shape {tuple(data.image_shape)} but the classifier expects {classifier.input_shape}"
+        )
+    if data.num_classes != classifier.num_classes:
+        raise ValueError(f"data has {data.num_classes} classes but the classifier has {classifier.num_classes}")
+    return classifier, data
 
 
 def resolve_classifier(spec: Any, device: Any) -> FrozenClassifier:

@@ -69,3 +69,29 @@ class BatchedVectorEnv(gym.vector.VectorEnv):
     def _check_started(self) -> None:
         if not self._started:
             raise RuntimeError("call reset() before step()")
+
+    def _step_masks(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(step_mask, reset_mask)`` of this step: in NEXT_STEP mode the episodes that ended on
+        the previous step are reset now (in the same batched query), the others step."""
+        if self.metadata["autoreset_mode"] == AutoresetMode.SAME_STEP:
+            reset_mask = np.zeros(self.num_envs, bool)
+        else:
+            reset_mask = self._autoreset.copy()
+        return ~reset_mask, reset_mask
+
+    def _finish_step(self, done: np.ndarray, infos: dict[str, Any]) -> dict[str, np.ndarray]:
+        """The observation to return. In SAME_STEP mode, episodes that just ended are reset now
+        (one more batched query) and their last observation and info go to ``infos["final_obs"]``
+        and ``infos["final_info"]``, as Gymnasium's vector API prescribes."""
+        obs = self.core.observation()
+        if self.metadata["autoreset_mode"] == AutoresetMode.SAME_STEP and done.any():
+            infos["final_obs"] = np.array(
+                [{k: v[i] for k, v in obs.items()} if done[i] else None for i in range(self.num_envs)], dtype=object
+            )
+            infos["_final_obs"] = done.copy()
+            infos["final_info"] = {key: value for key, value in infos.items() if key not in ("final_obs", "_final_obs")}
+            infos["_final_info"] = done.copy()
+            self.core.advance(None, np.zeros(self.num_envs, bool), done)
+            obs = self.core.observation()
+        self._autoreset = done
+        return obs
