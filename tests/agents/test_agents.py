@@ -168,10 +168,13 @@ def test_bad_training_arguments(kwargs, error, match, tmp_path):
 
 
 @pytest.mark.skipif(not shipped_agents(), reason="no shipped agent")
-def test_shipped_agents_load_and_explain(shapes_classifier):
-    images = saliency_gym.load_dataset("shapes", "test", n=2).arrays().images
+def test_shipped_agents_load_and_explain():
+    assert {"shapes_reveal", "shapes_mask"} <= set(shipped_agents())
     for name in shipped_agents():
         policy, info = load_agent_policy(name)
         assert isinstance(policy, AgentPolicy) and info["algo"] in ALGORITHMS
-        explanation = agent_explainer(name, shapes_classifier).explain(images, [0, 1])
+        explainer = agent_explainer(name)  # with the agent's own classifier
+        dataset = explainer.classifier.meta["dataset"]
+        images = saliency_gym.load_dataset(dataset, "test", n=2).arrays().images
+        explanation = explainer.explain(images, [0, 1])
         assert explanation.maps.shape == (2, 32, 32) and explanation.queries == 0
