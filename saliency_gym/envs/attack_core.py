@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from saliency_gym.envs.attack_config import AttributionAttackConfig
+from saliency_gym.envs.episodes import draw_episode_images
 from saliency_gym.metrics.similarity import dissimilarity
 
 
@@ -206,18 +207,7 @@ class AttributionAttackCore:
         return out
 
     def _load_episodes(self, idx: np.ndarray, seeds: list[int | None] | None, options: dict[str, Any] | None) -> None:
-        data = self.cfg.data
-        requested = None if options is None else options.get("image_index")
-        if requested is not None:
-            requested = np.broadcast_to(np.asarray(requested, dtype=np.int64), (self.n,))
-            if requested.min() < 0 or requested.max() >= len(data):
-                raise ValueError(f"options['image_index'] must lie in [0, {len(data) - 1}], got {requested.tolist()}")
-        picks = np.empty(len(idx), np.int64)
-        for j, i in enumerate(idx):
-            if seeds is not None and seeds[i] is not None:
-                self.rngs[i] = np.random.default_rng(seeds[i])
-            picks[j] = requested[i] if requested is not None else self.rngs[i].integers(len(data))
-        batch = data.get_batch(picks)
+        picks, batch, _ = draw_episode_images(self.cfg.data, self.rngs, idx, self.n, seeds, options)
         self.images[idx] = torch.from_numpy(np.ascontiguousarray(batch.images)).to(self.device)
         self.images_np[idx] = batch.images
         self.delta[idx] = 0.0

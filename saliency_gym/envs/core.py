@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from saliency_gym.envs.config import SaliencySearchConfig
+from saliency_gym.envs.episodes import draw_episode_images
 
 _EPS = 1e-6
 
@@ -209,21 +210,9 @@ class SaliencySearchCore:
         return torch.where(chosen_pixels, self.substrates[idx], self.images[idx])
 
     def _load_episodes(self, idx: np.ndarray, seeds: list[int | None] | None, options: dict[str, Any] | None) -> None:
-        data = self.cfg.data
-        requested = None if options is None else options.get("image_index")
-        if requested is not None:
-            requested = np.broadcast_to(np.asarray(requested, dtype=np.int64), (self.n,))
-            if requested.min() < 0 or requested.max() >= len(data):
-                raise ValueError(f"options['image_index'] must lie in [0, {len(data) - 1}], got {requested.tolist()}")
-        picks = np.empty(len(idx), np.int64)
-        torch_seeds = []
-        for j, i in enumerate(idx):
-            if seeds is not None and seeds[i] is not None:
-                self.rngs[i] = np.random.default_rng(seeds[i])
-            rng = self.rngs[i]
-            picks[j] = requested[i] if requested is not None else rng.integers(len(data))
-            torch_seeds.append(int(rng.integers(2**62)) if self.cfg.substrate.stochastic else None)
-        batch = data.get_batch(picks)
+        picks, batch, torch_seeds = draw_episode_images(
+            self.cfg.data, self.rngs, idx, self.n, seeds, options, extra_seeds=self.cfg.substrate.stochastic
+        )
         images = torch.from_numpy(np.ascontiguousarray(batch.images)).to(self.device)
         self.images[idx] = images
         self.images_np[idx] = batch.images
