@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from saliency_gym.baselines.gradients import CHANNEL_REDUCTIONS, reduce_channels
+from saliency_gym.baselines.gradients import CHANNEL_REDUCTIONS, reduce_channels, resolve_layer
 from saliency_gym.validation import as_label_array, check_choice
 
 __all__ = [
@@ -157,21 +157,7 @@ class DifferentiableGradCAM(DifferentiableExplainer):
         create_graph: bool = True,
     ) -> None:
         super().__init__(model, create_graph)
-        if layer is None:
-            layer = getattr(model, "target_layer", None)
-            if not isinstance(layer, nn.Module):
-                raise ValueError(f"{type(model).__name__} has no target_layer property; pass layer= (a submodule or its dotted name)")
-        elif isinstance(layer, str):
-            try:
-                layer = model.get_submodule(layer)
-            except AttributeError:
-                names = [name for name, _ in model.named_modules() if name]
-                raise ValueError(f"{type(model).__name__} has no submodule {layer!r}; submodules: {names}") from None
-        elif not isinstance(layer, nn.Module):
-            raise TypeError(f"layer must be an nn.Module, a submodule name or None, got {type(layer).__name__}")
-        if not any(layer is m for m in model.modules()):
-            raise ValueError("layer must be a submodule of model")
-        self.layer: nn.Module = layer
+        self.layer: nn.Module = resolve_layer(model, layer)
         self.relu = bool(relu)
         self.interpolate_mode = check_choice("interpolate_mode", interpolate_mode, ("bilinear", "nearest"))
 

@@ -492,25 +492,7 @@ class GradCAMExplainer(Explainer):
         interpolate_mode: str = "bilinear",
     ) -> None:
         super().__init__(classifier)
-        module = classifier.module
-        if layer is None:
-            layer = getattr(module, "target_layer", None)
-            if not isinstance(layer, nn.Module):
-                raise ValueError(
-                    f"{type(module).__name__} has no target_layer property; pass layer= (a submodule "
-                    "or its dotted name, e.g. the last convolutional block)"
-                )
-        elif isinstance(layer, str):
-            try:
-                layer = module.get_submodule(layer)
-            except AttributeError:
-                names = [name for name, _ in module.named_modules() if name]
-                raise ValueError(f"{type(module).__name__} has no submodule {layer!r}; submodules: {names}") from None
-        elif not isinstance(layer, nn.Module):
-            raise TypeError(f"layer must be an nn.Module, a submodule name or None, got {type(layer).__name__}")
-        if not any(layer is m for m in module.modules()):
-            raise ValueError("layer must be a submodule of classifier.module")
-        self.layer: nn.Module = layer
+        self.layer: nn.Module = resolve_layer(classifier.module, layer, owner="classifier.module")
         self.relu = bool(relu)
         self.interpolate_mode = check_choice("interpolate_mode", interpolate_mode, ("bilinear", "bicubic", "nearest", "area"))
 
@@ -531,3 +513,29 @@ class GradCAMExplainer(Explainer):
 
     def __repr__(self) -> str:
         return f"GradCAMExplainer(classifier={self.classifier.name!r}, layer={type(self.layer).__name__}, relu={self.relu})"
+
+
+def resolve_layer(module: nn.Module, layer: nn.Module | str | None, owner: str = "model") -> nn.Module:
+    """The layer Grad-CAM explains: ``layer`` itself, the submodule of that dotted name, or (for
+    ``None``) the model's ``target_layer`` property (the last convolutional block of SmallCNN).
+
+    ``owner`` names ``module`` in the error messages.
+    """
+    if layer is None:
+        layer = getattr(module, "target_layer", None)
+        if not isinstance(layer, nn.Module):
+            raise ValueError(
+                f"{type(module).__name__} has no target_layer property; pass layer= (a submodule "
+                "or its dotted name, e.g. the last convolutional block)"
+            )
+    elif isinstance(layer, str):
+        try:
+            layer = module.get_submodule(layer)
+        except AttributeError:
+            names = [name for name, _ in module.named_modules() if name]
+            raise ValueError(f"{type(module).__name__} has no submodule {layer!r}; submodules: {names}") from None
+    elif not isinstance(layer, nn.Module):
+        raise TypeError(f"layer must be an nn.Module, a submodule name or None, got {type(layer).__name__}")
+    if not any(layer is m for m in module.modules()):
+        raise ValueError(f"layer must be a submodule of {owner}")
+    return layer
