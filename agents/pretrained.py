@@ -14,6 +14,7 @@ from typing import Any
 from saliency_gym.agents.checkpoints import agent_env, build_policy, load_agent_payload
 from saliency_gym.agents.explainer import PolicyExplainer
 from saliency_gym.agents.policies import AgentPolicy
+from saliency_gym.checkpoint import resolve_checkpoint
 from saliency_gym.classifier import FrozenClassifier
 
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
@@ -25,15 +26,7 @@ def shipped_agents() -> list[str]:
 
 
 def resolve_agent_path(name_or_path: str | os.PathLike[str]) -> Path:
-    text = os.fspath(name_or_path)
-    if text in shipped_agents():
-        return PRETRAINED_DIR / f"{text}.pt"
-    path = Path(text)
-    if not path.is_file():
-        if path.suffix or os.sep in text:
-            raise FileNotFoundError(f"agent checkpoint not found: {path}")
-        raise ValueError(f"unknown agent {text!r}; shipped: {shipped_agents()}, or pass a checkpoint path")
-    return path
+    return resolve_checkpoint(name_or_path, {name: PRETRAINED_DIR / f"{name}.pt" for name in shipped_agents()}, "agent")
 
 
 def load_agent_policy(name_or_path: str | os.PathLike[str], device: str = "cpu") -> tuple[AgentPolicy, dict[str, Any]]:

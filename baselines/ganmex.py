@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from saliency_gym.checkpoint import CheckpointError, atomic_save, safe_load
+from saliency_gym.checkpoint import CheckpointError, atomic_save, resolve_checkpoint, safe_load
 from saliency_gym.validation import check_float, check_int
 
 GENERATOR_FORMAT = "saliency_gym.ganmex_generator/v1"
@@ -261,17 +261,8 @@ def shipped_generators() -> list[str]:
 
 def resolve_generator_path(name_or_path: str | os.PathLike[str]) -> Path:
     """A shipped name (the classifier's, e.g. ``"shape_pairs"``) or a checkpoint path -> path."""
-    if not isinstance(name_or_path, (str, os.PathLike)):
-        raise TypeError(f"generator must be a shipped name or a path, got {type(name_or_path).__name__}")
-    text = os.fspath(name_or_path)
-    if text in shipped_generators():
-        return PRETRAINED_DIR / f"ganmex_{text}.pt"
-    path = Path(text)
-    if path.suffix or os.sep in text or path.exists():
-        if not path.is_file():
-            raise FileNotFoundError(f"GANMEX generator checkpoint not found: {path}")
-        return path
-    raise ValueError(f"unknown GANMEX generator {text!r}; shipped: {shipped_generators()}, or pass a checkpoint path")
+    shipped = {name: PRETRAINED_DIR / f"ganmex_{name}.pt" for name in shipped_generators()}
+    return resolve_checkpoint(name_or_path, shipped, "GANMEX generator")
 
 
 def load_generator(

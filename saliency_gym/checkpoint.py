@@ -40,6 +40,26 @@ def atomic_save(obj: Any, path: str | os.PathLike[str]) -> Path:
     return path
 
 
+def resolve_checkpoint(name_or_path: str | os.PathLike[str], shipped: dict[str, Path], kind: str) -> Path:
+    """Map a shipped name (a key of ``shipped``) or a file path to an existing checkpoint path.
+
+    ``kind`` names what is loaded (``"classifier"``, ``"agent"``, ...) in the error messages: an
+    unknown name raises ``ValueError`` listing the shipped ones, a missing file
+    ``FileNotFoundError``.
+    """
+    if not isinstance(name_or_path, (str, os.PathLike)):
+        raise TypeError(f"{kind} must be a shipped name or a path, got {type(name_or_path).__name__}")
+    text = os.fspath(name_or_path)
+    if text in shipped:
+        return shipped[text]
+    path = Path(text)
+    if path.suffix or os.sep in text or path.exists():
+        if not path.is_file():
+            raise FileNotFoundError(f"{kind} checkpoint not found: {path}")
+        return path
+    raise ValueError(f"unknown {kind} {text!r}; shipped: {sorted(shipped)}, or pass a checkpoint path")
+
+
 def safe_load(
     path: str | os.PathLike[str],
     *,

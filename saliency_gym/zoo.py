@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from saliency_gym.checkpoint import CheckpointError, atomic_save, safe_load
+from saliency_gym.checkpoint import CheckpointError, atomic_save, resolve_checkpoint, safe_load
 from saliency_gym.classifier import FrozenClassifier
 from saliency_gym.models import build_model
 
@@ -57,17 +57,7 @@ def save_classifier(
 
 def resolve_classifier_path(name_or_path: str | os.PathLike[str]) -> Path:
     """Map a shipped name (``"shapes"``) or a file path to an existing checkpoint path."""
-    if not isinstance(name_or_path, (str, os.PathLike)):
-        raise TypeError(f"classifier must be a name or a path, got {type(name_or_path).__name__}")
-    text = os.fspath(name_or_path)
-    if text in shipped_classifiers():
-        return CHECKPOINT_DIR / f"{text}.pt"
-    path = Path(text)
-    if path.suffix or os.sep in text or path.exists():
-        if not path.is_file():
-            raise FileNotFoundError(f"classifier checkpoint not found: {path}")
-        return path
-    raise ValueError(f"unknown classifier {text!r}; shipped: {shipped_classifiers()}, or pass a checkpoint path")
+    return resolve_checkpoint(name_or_path, {name: CHECKPOINT_DIR / f"{name}.pt" for name in shipped_classifiers()}, "classifier")
 
 
 def load_classifier_module(name_or_path: str | os.PathLike[str], **overrides: Any) -> tuple[nn.Module, dict[str, Any]]:
