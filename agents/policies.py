@@ -26,7 +26,7 @@ from saliency_gym.metrics.insertion_deletion import cell_order_from_maps
 
 if TYPE_CHECKING:
     from saliency_gym.envs.core import SaliencySearchCore
-    from saliency_gym.explainer import Explainer
+    from saliency_gym.explainers import Explainer
 
 
 class Policy(ABC):

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from saliency_gym.agents.checkpoints import agent_env, build_policy, load_agent_payload
-from saliency_gym.agents.explainer import PolicyExplainer
 from saliency_gym.agents.policies import AgentPolicy
+from saliency_gym.agents.policy_explainer import PolicyExplainer
 from saliency_gym.checkpoint import resolve_checkpoint
 from saliency_gym.classifier import FrozenClassifier
 

@@ -28,8 +28,8 @@ from saliency_gym.agents.algorithms import (
     split_hyperparameters,
 )
 from saliency_gym.agents.checkpoints import load_agent_payload, restore_model, save_agent
-from saliency_gym.agents.explainer import PolicyExplainer
 from saliency_gym.agents.policies import AgentPolicy
+from saliency_gym.agents.policy_explainer import PolicyExplainer
 from saliency_gym.data import load_dataset
 from saliency_gym.envs.sb3 import SaliencySB3VecEnv
 from saliency_gym.metrics.insertion_deletion import deletion_curve, insertion_curve

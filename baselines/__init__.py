@@ -1,106 +1,133 @@
 """Classical explainers, counterfactual baselines and attacks (installed as ``saliency_gym.baselines``).
 
-Every explainer implements :class:`saliency_gym.Explainer`; :func:`make_explainer` builds one by
-name (:func:`available_explainers` lists them). Baseline providers (:mod:`.baseline_providers`:
-MDTS, GANMEX) are substrates, accepted wherever a baseline is. Attacks on attributions live in
-:mod:`.attacks`, ID-ExpO fine-tuning in :mod:`.idexpo`.
+Every explainer implements :class:`saliency_gym.Explainer` and is declared as an entry point, so
+the core's :func:`saliency_gym.explainers.make_explainer` builds it by name. Baseline providers
+(:mod:`.baseline_providers`: MDTS, GANMEX) are substrates, accepted wherever a baseline is.
+Attacks on attributions live in :mod:`.attacks` (as environment policies in
+:mod:`.attack_policies`), ID-ExpO fine-tuning in :mod:`.idexpo`.
+
+Names are imported lazily (PEP 562): ``from saliency_gym.baselines import RISEExplainer`` loads
+:mod:`.rise` alone, so using one method never loads GANMEX, ID-ExpO or adversarial training.
 """
 
-from saliency_gym.baselines.adversarial_training import (
-    AdversarialTrainingConfig,
-    adversarial_training,
-    pgd_attack,
-    robust_accuracy,
-)
-from saliency_gym.baselines.attacks import (
-    ATTACKS,
-    AttackResult,
-    RandomSignPolicy,
-    WhiteBoxAttackPolicy,
-    attribution_similarities,
-    differentiable_attribution,
-    fragility_attack,
-    lens_topk_attack,
-    load_surrogate,
-    mass_center_attack,
-    random_sign_attack,
-    run_attack,
-    topk_attack,
-)
-from saliency_gym.baselines.baseline_providers import (
-    BASELINE_PROVIDERS,
-    FixedClassSubstrate,
-    GanmexSubstrate,
-    MDTSSubstrate,
-    make_baseline_provider,
-)
-from saliency_gym.baselines.differentiable_explainers import (
-    DifferentiableGradCAM,
-    DifferentiableGradient,
-    DifferentiableInputXGradient,
-    make_differentiable_explainer,
-)
-from saliency_gym.baselines.gradients import (
-    CaptumGradientExplainer,
-    DeepLiftExplainer,
-    GradCAMExplainer,
-    GradientExplainer,
-    GradientShapExplainer,
-    InputXGradientExplainer,
-    IntegratedGradientsExplainer,
-    SmoothGradExplainer,
-)
-from saliency_gym.baselines.occlusion import OcclusionExplainer
-from saliency_gym.baselines.random_map import RandomMapExplainer
-from saliency_gym.baselines.registry import (
-    available_explainers,
-    explainer_class,
-    explainer_options,
-    make_explainer,
-)
-from saliency_gym.baselines.rise import RISEExplainer, generate_rise_masks
+from __future__ import annotations
 
-__all__ = [
-    "ATTACKS",
-    "AdversarialTrainingConfig",
-    "AttackResult",
-    "BASELINE_PROVIDERS",
-    "CaptumGradientExplainer",
-    "DeepLiftExplainer",
-    "DifferentiableGradCAM",
-    "DifferentiableGradient",
-    "DifferentiableInputXGradient",
-    "FixedClassSubstrate",
-    "GanmexSubstrate",
-    "GradCAMExplainer",
-    "GradientExplainer",
-    "GradientShapExplainer",
-    "InputXGradientExplainer",
-    "IntegratedGradientsExplainer",
-    "MDTSSubstrate",
-    "OcclusionExplainer",
-    "RISEExplainer",
-    "RandomMapExplainer",
-    "RandomSignPolicy",
-    "SmoothGradExplainer",
-    "WhiteBoxAttackPolicy",
-    "adversarial_training",
-    "attribution_similarities",
-    "available_explainers",
-    "differentiable_attribution",
-    "explainer_class",
-    "explainer_options",
-    "fragility_attack",
-    "generate_rise_masks",
-    "lens_topk_attack",
-    "load_surrogate",
-    "make_baseline_provider",
-    "make_differentiable_explainer",
-    "make_explainer",
-    "mass_center_attack",
-    "pgd_attack",
-    "random_sign_attack",
-    "robust_accuracy",
-    "run_attack",
-    "topk_attack",
-]
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from saliency_gym.explainers.registry import available_explainers as available_explainers
+from saliency_gym.explainers.registry import explainer_class as explainer_class
+from saliency_gym.explainers.registry import explainer_options as explainer_options
+from saliency_gym.explainers.registry import make_explainer as make_explainer
+from saliency_gym.explainers.registry import register_explainer as register_explainer
+
+#: Public name -> the submodule that defines it.
+_LAZY: dict[str, str] = {
+    # explainers
+    "RISEExplainer": "rise",
+    "generate_rise_masks": "rise",
+    "OcclusionExplainer": "occlusion",
+    "RandomMapExplainer": "random_map",
+    "CaptumGradientExplainer": "captum_base",
+    "GradientExplainer": "gradient_methods",
+    "InputXGradientExplainer": "gradient_methods",
+    "IntegratedGradientsExplainer": "gradient_methods",
+    "SmoothGradExplainer": "gradient_methods",
+    "GradientShapExplainer": "gradient_methods",
+    "DeepLiftExplainer": "gradient_methods",
+    "GradCAMExplainer": "gradcam",
+    "DifferentiableGradCAM": "differentiable_explainers",
+    "DifferentiableGradient": "differentiable_explainers",
+    "DifferentiableInputXGradient": "differentiable_explainers",
+    "make_differentiable_explainer": "differentiable_explainers",
+    # baseline providers
+    "BASELINE_PROVIDERS": "baseline_providers",
+    "FixedClassSubstrate": "baseline_providers",
+    "GanmexSubstrate": "baseline_providers",
+    "MDTSSubstrate": "baseline_providers",
+    "make_baseline_provider": "baseline_providers",
+    # attacks and adversarial training
+    "ATTACKS": "attacks",
+    "AttackResult": "attacks",
+    "attribution_similarities": "attacks",
+    "differentiable_attribution": "attacks",
+    "fragility_attack": "attacks",
+    "lens_topk_attack": "attacks",
+    "load_surrogate": "attacks",
+    "mass_center_attack": "attacks",
+    "random_sign_attack": "attacks",
+    "run_attack": "attacks",
+    "topk_attack": "attacks",
+    "RandomSignPolicy": "attack_policies",
+    "WhiteBoxAttackPolicy": "attack_policies",
+    "AdversarialTrainingConfig": "adversarial_training",
+    "adversarial_training": "adversarial_training",
+    "pgd_attack": "adversarial_training",
+    "robust_accuracy": "adversarial_training",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
+if TYPE_CHECKING:  # what static checkers and editors see
+    from saliency_gym.baselines.adversarial_training import (  # noqa: F401
+        AdversarialTrainingConfig,
+        adversarial_training,
+        pgd_attack,
+        robust_accuracy,
+    )
+    from saliency_gym.baselines.attack_policies import RandomSignPolicy, WhiteBoxAttackPolicy  # noqa: F401
+    from saliency_gym.baselines.attacks import (  # noqa: F401
+        ATTACKS,
+        AttackResult,
+        attribution_similarities,
+        differentiable_attribution,
+        fragility_attack,
+        lens_topk_attack,
+        load_surrogate,
+        mass_center_attack,
+        random_sign_attack,
+        run_attack,
+        topk_attack,
+    )
+    from saliency_gym.baselines.baseline_providers import (  # noqa: F401
+        BASELINE_PROVIDERS,
+        FixedClassSubstrate,
+        GanmexSubstrate,
+        MDTSSubstrate,
+        make_baseline_provider,
+    )
+    from saliency_gym.baselines.captum_base import CaptumGradientExplainer  # noqa: F401
+    from saliency_gym.baselines.differentiable_explainers import (  # noqa: F401
+        DifferentiableGradCAM,
+        DifferentiableGradient,
+        DifferentiableInputXGradient,
+        make_differentiable_explainer,
+    )
+    from saliency_gym.baselines.gradcam import GradCAMExplainer  # noqa: F401
+    from saliency_gym.baselines.gradient_methods import (  # noqa: F401
+        DeepLiftExplainer,
+        GradientExplainer,
+        GradientShapExplainer,
+        InputXGradientExplainer,
+        IntegratedGradientsExplainer,
+        SmoothGradExplainer,
+    )
+    from saliency_gym.baselines.occlusion import OcclusionExplainer  # noqa: F401
+    from saliency_gym.baselines.random_map import RandomMapExplainer  # noqa: F401
+    from saliency_gym.baselines.rise import RISEExplainer, generate_rise_masks  # noqa: F401
+
+__all__ = sorted(
+    [*_LAZY, "available_explainers", "explainer_class", "explainer_options", "make_explainer", "register_explainer"]
+)

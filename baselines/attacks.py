@@ -25,7 +25,7 @@ largest dissimilarity (``select_by``) among those whose prediction is unchanged,
 image when none is (so the label-kept constraint is never silently violated: ``label_kept`` and
 ``changed`` report it).
 
-:class:`RandomSignPolicy` and :class:`WhiteBoxAttackPolicy` are the same attacks as policies of the
+:mod:`saliency_gym.baselines.attack_policies` has the same attacks as policies of the
 ``saliency_gym/AttributionAttack-v0`` environments.
 """
 
@@ -38,13 +38,11 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from gymnasium import spaces
 from torch import nn
 
-from saliency_gym.baselines.gradients import reduce_channels
+from saliency_gym.baselines.captum_base import reduce_channels
 from saliency_gym.classifier import FrozenClassifier
-from saliency_gym.envs.attack_core import project_perturbation
-from saliency_gym.explainer import Explainer
+from saliency_gym.explainers import Explainer
 from saliency_gym.metrics.similarity import (
     SIMILARITY_NAMES,
     dissimilarity,
@@ -52,6 +50,7 @@ from saliency_gym.metrics.similarity import (
     similarity,
     topk_mask,
 )
+from saliency_gym.perturbation import project_perturbation
 from saliency_gym.validation import (
     as_image_batch,
     as_label_array,
@@ -63,9 +62,7 @@ from saliency_gym.validation import (
 __all__ = [
     "ATTACKS",
     "AttackResult",
-    "RandomSignPolicy",
     "WHITE_BOX_EXPLAINERS",
-    "WhiteBoxAttackPolicy",
     "attribution_similarities",
     "differentiable_attribution",
     "fragility_attack",
@@ -81,7 +78,7 @@ __all__ = [
 ATTACKS: tuple[str, ...] = ("random", "topk", "mass_center", "lens_topk")
 #: Explainers the white-box attacks can differentiate (through the surrogate).
 WHITE_BOX_EXPLAINERS: tuple[str, ...] = ("gradient", "input_x_gradient", "integrated_gradients", "smoothgrad", "gradcam")
-_OBJECTIVES = ("topk", "mass_center", "lens_topk")
+OBJECTIVES = ("topk", "mass_center", "lens_topk")
 _DEFAULT_SELECT = {"topk": "topk", "mass_center": "topk", "lens_topk": "lens_recall"}
 
 
@@ -116,7 +113,7 @@ class AttackResult:
         return self.adversarial - self.images
 
 
-def _transform(maps: np.ndarray, how: str) -> np.ndarray:
+def transform_maps(maps: np.ndarray, how: str) -> np.ndarray:
     return np.abs(maps) if how == "abs" else maps
 
 
@@ -205,17 +202,17 @@ def differentiable_attribution(explainer: Explainer, surrogate: nn.Module, image
     return F.interpolate(cam, size=tuple(x.shape[-2:]), mode="bilinear", align_corners=False)[:, 0]
 
 
-def _objective(kind: str, maps: torch.Tensor, region: torch.Tensor, reference_center: torch.Tensor, transform: str) -> torch.Tensor:
+def objective_value(kind: str, maps: torch.Tensor, region: torch.Tensor, reference_center: torch.Tensor, transform: str) -> torch.Tensor:
     """Per-image objective to *increase*: minus the normalised mass on ``region`` (top-k, LENS), or
     the distance of the centre of mass from the original's (mass centre)."""
     m = maps.abs() if transform == "abs" else F.relu(maps)
     m = m / m.sum(dim=(1, 2), keepdim=True).clamp_min(1e-12)
     if kind in ("topk", "lens_topk"):
         return -(m * region).sum(dim=(1, 2))
-    return (_center_of_mass(m) - reference_center).norm(dim=1)
+    return (center_of_mass(m) - reference_center).norm(dim=1)
 
 
-def _center_of_mass(m: torch.Tensor) -> torch.Tensor:
+def center_of_mass(m: torch.Tensor) -> torch.Tensor:
     h, w = m.shape[-2:]
     rows = torch.arange(h, dtype=m.dtype, device=m.device).view(1, h, 1)
     cols = torch.arange(w, dtype=m.dtype, device=m.device).view(1, 1, w)
@@ -271,8 +268,8 @@ def random_sign_attack(
     generator = torch.Generator(device="cpu").manual_seed(check_int("seed", seed, minimum=0))
     signs = (torch.rand(x.shape, generator=generator) * 2 - 1).sign().to(x.device)
     adv = (x + project_perturbation(epsilon * signs, x, epsilon)).clamp(0.0, 1.0)
-    original_maps = _transform(explainer.explain(x, tgt).maps, map_transform)
-    adv_maps = _transform(explainer.explain(adv, tgt).maps, map_transform)
+    original_maps = transform_maps(explainer.explain(x, tgt).maps, map_transform)
+    adv_maps = transform_maps(explainer.explain(adv, tgt).maps, map_transform)
     adv_pred = explainer.classifier.predict(adv).cpu().numpy()
     return _finish("random", explainer, x, adv, original_maps, adv_maps, tgt, predicted, adv_pred, start_q, start_t)
 
@@ -313,7 +310,7 @@ def fragility_attack(
         targets: explained classes (default the original predictions).
         map_transform: ``"abs"`` (rank by magnitude, Ghorbani et al.) or ``"none"``.
     """
-    check_choice("objective", objective, _OBJECTIVES)
+    check_choice("objective", objective, OBJECTIVES)
     epsilon = check_float("epsilon", epsilon, minimum=0.0, maximum=1.0)
     steps = check_int("steps", steps, minimum=1)
     alpha = epsilon / 4 if step_size is None else check_float("step_size", step_size, minimum=0.0, exclusive_minimum=True)
@@ -328,14 +325,14 @@ def fragility_attack(
     surrogate = load_surrogate(explainer.classifier) if surrogate is None else surrogate
     target_t = torch.as_tensor(tgt, device=x.device)
 
-    original_maps = _transform(explainer.explain(x, tgt).maps, map_transform)
+    original_maps = transform_maps(explainer.explain(x, tgt).maps, map_transform)
     top = topk_mask(original_maps, k)
     region = neighbourhood_mask(top, w) if objective == "lens_topk" else top
     region_t = torch.as_tensor(region, dtype=x.dtype, device=x.device)
     with torch.no_grad():
         ref = torch.as_tensor(original_maps, device=x.device)
         ref = ref.abs() if map_transform == "abs" else F.relu(ref)
-        reference_center = _center_of_mass(ref / ref.sum(dim=(1, 2), keepdim=True).clamp_min(1e-12))
+        reference_center = center_of_mass(ref / ref.sum(dim=(1, 2), keepdim=True).clamp_min(1e-12))
 
     best = x.clone()
     best_maps = original_maps.copy()
@@ -345,11 +342,11 @@ def fragility_attack(
         adv = adv.detach().requires_grad_(True)
         with torch.enable_grad():
             maps = differentiable_attribution(explainer, surrogate, adv, target_t)
-            loss = _objective(objective, maps, region_t, reference_center, map_transform).sum()
+            loss = objective_value(objective, maps, region_t, reference_center, map_transform).sum()
             (grad,) = torch.autograd.grad(loss, adv)
         adv = (x + project_perturbation(adv.detach() + alpha * grad.sign() - x, x, epsilon)).clamp(0.0, 1.0)
         kept = explainer.classifier.predict(adv).cpu().numpy() == predicted
-        maps_now = _transform(explainer.explain(adv, tgt).maps, map_transform)
+        maps_now = transform_maps(explainer.explain(adv, tgt).maps, map_transform)
         score = dissimilarity(select_by, original_maps, maps_now, k=k, w=w, nan_value=1.0)
         better = kept & (score > best_score)
         if better.any():
@@ -382,89 +379,3 @@ def run_attack(name: str, explainer: Explainer, images: Any, epsilon: float, **o
     if name == "random":
         return random_sign_attack(explainer, images, epsilon, **options)
     return fragility_attack(explainer, images, epsilon, objective=name, **options)
-
-
-# --------------------------------------------------------------------------- policies
-def _batched(obs: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], bool]:
-    single = obs["image"].ndim == 3
-    return ({key: value[None] for key, value in obs.items()} if single else obs), single
-
-
-class RandomSignPolicy:
-    """LENS's random attack as a policy of the attack environments (either action type).
-
-    ``"cell_sign"`` actions: a uniformly random cell and sign; ``"continuous"``: a random sign per
-    cell and channel (with a full-resolution grid this is the random sign attack spread over steps).
-    """
-
-    name = "random_sign"
-
-    def __init__(self, action_space: spaces.Space, seed: int = 0) -> None:
-        if not isinstance(action_space, (spaces.Discrete, spaces.Box)):
-            raise TypeError(f"action_space must be the attack env's Discrete or Box space, got {action_space}")
-        self.action_space = action_space
-        self.rng = np.random.default_rng(seed)
-
-    def predict(self, obs: dict[str, np.ndarray], deterministic: bool = False) -> tuple[np.ndarray, None]:
-        batch, single = _batched(obs)
-        n = batch["image"].shape[0]
-        if isinstance(self.action_space, spaces.Discrete):
-            actions = self.rng.integers(0, int(self.action_space.n), size=n)
-        else:
-            actions = self.rng.choice(np.array([-1.0, 1.0], np.float32), size=(n, *self.action_space.shape))
-        return (actions[0] if single else actions), None
-
-
-class WhiteBoxAttackPolicy:
-    """Ghorbani et al.'s (or the LENS-aware) attack step as a policy of the ``"continuous"`` env.
-
-    Reads the original image and perturbation from the observation and returns the sign of the
-    objective's gradient at ``x + δ`` as the action; the environment scales it by ``step_size`` and
-    projects. Needs ``grid`` equal to the image size (one action value per pixel and channel). The
-    original map and target are computed on the first call for each new original image.
-
-    Args:
-        explainer: the attacked explainer (as the environment's).
-        objective: ``"topk"``, ``"lens_topk"`` or ``"mass_center"``.
-        k, w, map_transform: as the environment's.
-        surrogate: default :func:`load_surrogate`.
-    """
-
-    name = "white_box"
-
-    def __init__(
-        self, explainer: Explainer, objective: str = "topk", k: int | None = None, w: int = 1,
-        map_transform: str = "abs", surrogate: nn.Module | None = None,
-    ) -> None:  # fmt: skip
-        check_choice("objective", objective, _OBJECTIVES)
-        check_choice("explainer (white-box attacks)", getattr(explainer, "name", None), WHITE_BOX_EXPLAINERS)
-        self.explainer, self.objective, self.w, self.map_transform = explainer, objective, w, map_transform
-        _, h, width = explainer.classifier.input_shape
-        self.k = max(1, h * width // 10) if k is None else check_int("k", k, minimum=1, maximum=h * width)
-        self.surrogate = load_surrogate(explainer.classifier) if surrogate is None else surrogate
-        self._cache: tuple[np.ndarray, Any] | None = None
-
-    def _reference(self, images: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        if self._cache is None or self._cache[0].shape != images.shape or not np.array_equal(self._cache[0], images):
-            clf = self.explainer.classifier
-            x = torch.as_tensor(images, device=clf.device)
-            targets = clf.predict(x).cpu().numpy()
-            maps = _transform(self.explainer.explain(x, targets).maps, self.map_transform)
-            top = topk_mask(maps, self.k)
-            region = neighbourhood_mask(top, self.w) if self.objective == "lens_topk" else top
-            ref = torch.as_tensor(maps, device=clf.device)
-            center = _center_of_mass(ref / ref.sum(dim=(1, 2), keepdim=True).clamp_min(1e-12))
-            self._cache = (images.copy(), (torch.as_tensor(targets, device=clf.device), torch.as_tensor(region, dtype=x.dtype, device=clf.device), center))
-        return self._cache[1]
-
-    def predict(self, obs: dict[str, np.ndarray], deterministic: bool = True) -> tuple[np.ndarray, None]:
-        batch, single = _batched(obs)
-        targets, region, center = self._reference(batch["image"])
-        device = self.explainer.classifier.device
-        adv = torch.as_tensor(np.clip(batch["image"] + batch["perturbation"], 0.0, 1.0), device=device).requires_grad_(True)
-        with torch.enable_grad():
-            maps = differentiable_attribution(self.explainer, self.surrogate, adv, targets)
-            loss = _objective(self.objective, maps, region, center, self.map_transform).sum()
-            (grad,) = torch.autograd.grad(loss, adv)
-        actions = grad.sign().cpu().numpy().astype(np.float32)
-        return (actions[0] if single else actions), None

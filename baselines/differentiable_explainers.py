@@ -32,7 +32,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from saliency_gym.baselines.gradients import CHANNEL_REDUCTIONS, reduce_channels, resolve_layer
+from saliency_gym.baselines.captum_base import CHANNEL_REDUCTIONS, reduce_channels
+from saliency_gym.baselines.gradcam import resolve_layer
 from saliency_gym.validation import as_label_array, check_choice
 
 __all__ = [

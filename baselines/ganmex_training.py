@@ -156,7 +156,7 @@ def train_ganmex(
     module = classifier.module
     if any(p.requires_grad for p in module.parameters()):
         raise RuntimeError("the classifier must be frozen (FrozenClassifier sets requires_grad=False)")
-    dataset = cfg.dataset or classifier.meta.get("dataset")  # type: ignore[attr-defined]
+    dataset = cfg.dataset or classifier.meta.get("dataset")
     if not dataset:
         raise ValueError(f"classifier {cfg.classifier!r} records no dataset; pass dataset=")
     cfg.dataset = dataset

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from saliency_gym.classifier import FrozenClassifier
-from saliency_gym.explainer import Explainer
+from saliency_gym.explainers import Explainer
 from saliency_gym.substrates import make_substrate
 from saliency_gym.validation import check_int
 
@@ -32,6 +32,7 @@ class OcclusionExplainer(Explainer):
     """
 
     name = "occlusion"
+    accepts_baseline = True
 
     def __init__(
         self,
@@ -48,7 +49,7 @@ class OcclusionExplainer(Explainer):
         self.baseline = make_substrate(baseline)
         self.perturbations_per_eval = check_int("perturbations_per_eval", perturbations_per_eval, minimum=1)
 
-    def queries_per_image(self) -> int:
+    def expected_queries(self) -> int:
         """Forward passes one image costs: one per window position plus the original."""
         _, h, w = self.classifier.input_shape
         positions = (math.floor((h - self.window) / self.stride) + 1) * (math.floor((w - self.window) / self.stride) + 1)

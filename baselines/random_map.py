@@ -14,7 +14,7 @@ import secrets
 import torch
 
 from saliency_gym.classifier import FrozenClassifier
-from saliency_gym.explainer import Explainer
+from saliency_gym.explainers import Explainer
 from saliency_gym.validation import check_int
 
 
@@ -35,7 +35,7 @@ class RandomMapExplainer(Explainer):
         self.seed = secrets.randbits(63) if seed is None else check_int("seed", seed, minimum=0)
         self._generator = torch.Generator(device="cpu").manual_seed(self.seed)
 
-    def queries_per_image(self) -> int:
+    def expected_queries(self) -> int:
         """Forward passes one image costs: none."""
         return 0
 

@@ -36,7 +36,7 @@ from typing import Any
 import torch
 
 from saliency_gym.classifier import FrozenClassifier
-from saliency_gym.explainer import Explainer
+from saliency_gym.explainers import Explainer
 from saliency_gym.substrates import ConstantSubstrate, Substrate, make_substrate
 from saliency_gym.validation import check_float, check_int
 
@@ -133,6 +133,7 @@ class RISEExplainer(Explainer):
     """
 
     name = "rise"
+    accepts_baseline = True
 
     def __init__(
         self,
@@ -175,7 +176,7 @@ class RISEExplainer(Explainer):
             self._masks = masks = masks.to(self.classifier.device)
         return masks
 
-    def queries_per_image(self) -> int:
+    def expected_queries(self) -> int:
         """Forward passes one image costs: one per mask."""
         return self.n_masks
 

@@ -34,8 +34,8 @@ from saliency_gym.baselines.attacks import (
     load_surrogate,
     run_attack,
 )
-from saliency_gym.baselines.registry import make_explainer
 from saliency_gym.data import load_dataset
+from saliency_gym.explainers import make_explainer
 from saliency_gym.zoo import load_classifier
 
 METRICS = ("topk", "lens_recall", "topk_div")

@@ -49,9 +49,8 @@ from typing import Any
 import torch
 
 from saliency_gym.baselines.idexpo import IDExpOConfig, fine_tune, load_task
-from saliency_gym.baselines.registry import make_explainer
 from saliency_gym.classifier import FrozenClassifier
-from saliency_gym.explainer import Explainer
+from saliency_gym.explainers import Explainer, make_explainer
 from saliency_gym.metrics.insertion_deletion import deletion_curve, insertion_curve
 from saliency_gym.metrics.soft_insertion_deletion import (
     feature_deletion_curve,

@@ -26,13 +26,13 @@ from typing import Any
 
 import numpy as np
 
-from saliency_gym.agents.explainer import PolicyExplainer
 from saliency_gym.agents.policies import GreedyPolicy, RandomPolicy
+from saliency_gym.agents.policy_explainer import PolicyExplainer
 from saliency_gym.agents.pretrained import agent_explainer, shipped_agents
 from saliency_gym.baselines import make_explainer
 from saliency_gym.classifier import FrozenClassifier
 from saliency_gym.data import load_dataset
-from saliency_gym.explainer import Explainer
+from saliency_gym.explainers import Explainer
 from saliency_gym.metrics import (
     deletion_curve,
     insertion_curve,

@@ -14,7 +14,8 @@ counted) while the parameters stay frozen (``requires_grad=False``, eval mode).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -46,6 +47,8 @@ class FrozenClassifier:
             data-dependent control flow (it is traced once); gradients (:meth:`logits`) always use
             the eager module. Values agree with eager mode to about 1e-5.
         name: identifier used in logs and tables.
+        meta: what is known about the model's provenance (for a shipped or saved classifier: its
+            ``dataset``, ``path``, training metadata); empty for a model wrapped by hand.
     """
 
     def __init__(
@@ -62,6 +65,7 @@ class FrozenClassifier:
         check_range: bool = True,
         optimize: bool = False,
         name: str = "classifier",
+        meta: Mapping[str, Any] | None = None,
     ) -> None:
         if not callable(model):
             raise TypeError(f"model must be an nn.Module or a callable, got {type(model).__name__}")
@@ -76,6 +80,7 @@ class FrozenClassifier:
         self.outputs = outputs
         self.check_range = bool(check_range)
         self.name = name
+        self.meta: dict[str, Any] = dict(meta or {})
         if isinstance(model, nn.Module):
             model = model.to(self.device).eval()
             for p in model.parameters():
@@ -121,6 +126,19 @@ class FrozenClassifier:
         """Set the query counter to zero and return the previous count."""
         previous, self.queries = self.queries, 0
         return previous
+
+    @contextmanager
+    def uncounted(self) -> Iterator[None]:
+        """Queries made inside this block are not added to :attr:`queries`.
+
+        For bookkeeping that is not part of the measured cost (an evaluation callback during
+        training, a benchmark's reference scores); queries counted before and after are kept.
+        """
+        saved = self.queries
+        try:
+            yield
+        finally:
+            self.queries = saved
 
     def _prepare(self, images: Any, validate: bool = True) -> tuple[torch.Tensor, bool]:
         single = isinstance(images, (np.ndarray, torch.Tensor)) and images.ndim == 3

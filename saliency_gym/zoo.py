@@ -108,6 +108,6 @@ def load_classifier(
         # Tabular models take standardised features, not [0, 1] pixels.
         check_range=info.get("meta", {}).get("kind") != "tabular",
         name=name,
+        meta=info,
     )
-    classifier.meta = info  # type: ignore[attr-defined]
     return classifier

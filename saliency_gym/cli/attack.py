@@ -60,8 +60,8 @@ def run(args: argparse.Namespace) -> int:
         attribution_similarities,
         run_attack,
     )
-    from saliency_gym.baselines.registry import make_explainer
     from saliency_gym.data import load_dataset
+    from saliency_gym.explainers import make_explainer
     from saliency_gym.plotting import save_saliency_grid
     from saliency_gym.zoo import load_classifier
 

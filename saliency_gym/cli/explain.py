@@ -21,7 +21,7 @@ DEFAULT_METHODS = ("rise", "gradcam", "integrated_gradients")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from saliency_gym.baselines.registry import available_explainers
+    from saliency_gym.explainers import available_explainers
 
     parser = subparsers.add_parser(
         "explain",
@@ -49,8 +49,8 @@ def run(args: argparse.Namespace) -> int:
 
     import numpy as np
 
-    from saliency_gym.baselines.registry import explainer_class, explainer_options, make_explainer
     from saliency_gym.data import load_dataset
+    from saliency_gym.explainers import explainer_class, explainer_options, make_explainer
     from saliency_gym.plotting import save_saliency_grid
     from saliency_gym.zoo import load_classifier
 

@@ -52,6 +52,9 @@ class DataSource(ABC):
     image_shape: tuple[int, int, int]
     #: Short identifier used in logs and tables.
     name: str = "data"
+    #: Whether the labels are real ground truth (``False`` for a fixed image explained without a
+    #: known label, whose label 0 is a placeholder): ``target="label"`` needs real labels.
+    has_label: bool = True
 
     @property
     def num_classes(self) -> int:
@@ -118,6 +121,8 @@ class ArraySource(DataSource):
         masks: optional ``(N, H, W)`` boolean evidence masks.
         class_names: names of the classes; defaults to ``("0", "1", ...)`` for ``max(labels) + 1``.
         name: identifier used in logs and tables.
+        has_label: whether ``labels`` are ground truth (``False``: placeholders, see
+            :attr:`DataSource.has_label`).
     """
 
     def __init__(
@@ -127,6 +132,7 @@ class ArraySource(DataSource):
         masks: np.ndarray | None = None,
         class_names: Sequence[str] | None = None,
         name: str = "arrays",
+        has_label: bool = True,
     ) -> None:
         images = np.asarray(images)
         if images.ndim == 3:
@@ -173,6 +179,7 @@ class ArraySource(DataSource):
         self.class_names = tuple(str(c) for c in class_names)
         self.image_shape = tuple(int(s) for s in self._images.shape[1:])  # type: ignore[assignment]
         self.name = name
+        self.has_label = bool(has_label)
 
     @property
     def has_masks(self) -> bool:

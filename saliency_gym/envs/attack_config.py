@@ -15,7 +15,7 @@ from typing import Any
 from saliency_gym.classifier import FrozenClassifier
 from saliency_gym.data import DataSource
 from saliency_gym.envs.config import resolve_classifier_and_data, resolve_grid
-from saliency_gym.explainer import Explainer
+from saliency_gym.explainers import Explainer, make_explainer
 from saliency_gym.grid import PatchGrid
 from saliency_gym.metrics.similarity import SIMILARITY_NAMES
 from saliency_gym.validation import check_choice, check_float, check_int
@@ -120,8 +120,6 @@ def _resolve_explainer(spec: Any, options: Any, classifier: FrozenClassifier) ->
             raise ValueError("the Explainer must be bound to the environment's classifier (pass the same FrozenClassifier)")
         return spec
     if isinstance(spec, str):
-        from saliency_gym.baselines.registry import make_explainer
-
         return make_explainer(spec, classifier, **(options or {}))
     raise TypeError(f"explainer must be an explainer name (see baselines.available_explainers()) or an Explainer, got {spec!r}")
 

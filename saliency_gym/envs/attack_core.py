@@ -25,6 +25,7 @@ import torch
 from saliency_gym.envs.attack_config import AttributionAttackConfig
 from saliency_gym.envs.episodes import draw_episode_images
 from saliency_gym.metrics.similarity import dissimilarity
+from saliency_gym.perturbation import project_perturbation
 
 
 @dataclass
@@ -42,17 +43,6 @@ class AttackStepOutcome:
     """True where this step's candidate image was classified differently from the original."""
     reverted: np.ndarray
     """True where the step was undone (``on_label_change="revert"``)."""
-
-
-def project_perturbation(delta: torch.Tensor, images: torch.Tensor, epsilon: float) -> torch.Tensor:
-    """Project ``delta`` onto ``{δ : ‖δ‖∞ ≤ ε, 0 ≤ x + δ ≤ 1}`` (elementwise clipping, exact).
-
-    The bounds are ``max(-ε, -x) ≤ δ ≤ min(ε, 1 - x)``; clipping ``δ`` itself (rather than ``x + δ``)
-    keeps ``|δ| ≤ ε`` exact in floating point.
-    """
-    low = torch.clamp(-images, min=-epsilon)
-    high = torch.clamp(1.0 - images, max=epsilon)
-    return torch.maximum(torch.minimum(delta, high), low)
 
 
 class AttributionAttackCore:

@@ -140,14 +140,12 @@ def resolve_data(cfg: dict[str, Any], classifier: FrozenClassifier) -> DataSourc
             raise ValueError(f"image must have the classifier's shape {classifier.input_shape}, got {image.shape}")
         label = cfg["label"]
         labels = [0 if label is None else check_int("label", label, minimum=0, maximum=classifier.num_classes - 1)]
-        source = ArraySource(image[None], labels, class_names=classifier.class_names, name="image")
-        source.has_label = label is not None  # type: ignore[attr-defined]
-        return source
+        return ArraySource(image[None], labels, class_names=classifier.class_names, name="image", has_label=label is not None)
     if cfg["label"] is not None:
         raise ValueError("`label` goes with a fixed `image`; data sources carry their own labels")
     data = cfg["data"]
     if data is None:
-        data = (getattr(classifier, "meta", None) or {}).get("dataset")
+        data = classifier.meta.get("dataset")
         if data is None:
             raise ValueError("pass `data` (a DataSource or a dataset name) or `image` for a custom classifier")
     if isinstance(data, str):
@@ -183,7 +181,7 @@ def _resolve_target(spec: Any, num_classes: int, data: DataSource) -> tuple[int 
             foil = _check_class("foil", foil, num_classes)
     if isinstance(spec, str):
         check_choice("target", spec, TARGET_RULES)
-        if spec == "label" and getattr(data, "has_label", True) is False:
+        if spec == "label" and not data.has_label:
             raise ValueError("target='label' needs a label: pass `label=` with the fixed image")
         target: int | str = spec
     else:

@@ -9,7 +9,7 @@ highly correlated until every layer is random (an edge detector, say) fails the 
 
 :func:`cascading_randomization` never touches the caller's model: it works on a deep copy, and
 wraps each randomised copy in its own :class:`~saliency_gym.classifier.FrozenClassifier` so that
-any :class:`~saliency_gym.explainer.Explainer` can be tested through a factory function.
+any :class:`~saliency_gym.explainers.Explainer` can be tested through a factory function.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from saliency_gym.classifier import FrozenClassifier
-from saliency_gym.explainer import Explainer
+from saliency_gym.explainers import Explainer
 from saliency_gym.metrics.similarity import spearman
 from saliency_gym.validation import as_image_batch, check_int
 

@@ -3,10 +3,9 @@ import pytest
 import torch
 
 from saliency_gym.baselines import make_explainer
+from saliency_gym.baselines.attack_policies import RandomSignPolicy, WhiteBoxAttackPolicy
 from saliency_gym.baselines.attacks import (
     ATTACKS,
-    RandomSignPolicy,
-    WhiteBoxAttackPolicy,
     attribution_similarities,
     differentiable_attribution,
     fragility_attack,

@@ -27,7 +27,7 @@ from saliency_gym.baselines import (
     IntegratedGradientsExplainer,
     SmoothGradExplainer,
 )
-from saliency_gym.baselines.gradients import reduce_channels
+from saliency_gym.baselines.captum_base import reduce_channels
 from saliency_gym.substrates import BlurSubstrate
 
 
@@ -42,7 +42,7 @@ def run(explainer, images, targets):
     classifier = explainer.classifier
     classifier.reset_queries()
     explanation = explainer.explain(images, targets)
-    assert explanation.queries == classifier.queries == explainer.queries_per_image() * len(images)
+    assert explanation.queries == classifier.queries == explainer.expected_queries() * len(images)
     assert explanation.maps.shape == (len(images), *images.shape[2:])
     return torch.as_tensor(explanation.maps)
 

@@ -10,7 +10,7 @@ from torch import nn
 from saliency_gym import FrozenClassifier
 from saliency_gym.baselines.occlusion import OcclusionExplainer
 from saliency_gym.data import ShapesSource
-from saliency_gym.explainer import Explainer
+from saliency_gym.explainers import Explainer
 from saliency_gym.metrics.sanity import SanityResult, cascading_randomization, randomizable_layers
 from saliency_gym.zoo import load_classifier_module
 

@@ -1,154 +1,28 @@
-"""Gradient-based explainers backed by Captum.
+"""Gradient, Integrated Gradients, SmoothGrad, GradientSHAP, DeepLIFT and Input x Gradient.
 
-Each class wraps one Captum method (``Method(forward_func).attribute(...)``) rather than
-re-deriving it, and adapts it to the :class:`~saliency_gym.Explainer` protocol:
-
-* the forward function is :meth:`FrozenClassifier.logits`, so every image Captum pushes through
-  the model (interpolation steps, noisy copies, DeepLIFT's concatenated baselines) is counted in
-  the classifier's query budget; ``queries_per_image()`` states the expected count;
-* baselines come from a substrate (:func:`~saliency_gym.substrates.make_substrate`: ``"zeros"``,
-  ``"blur"``, ``"mean"``, ``"noise"``, a number, an image or a callable), evaluated per batch with
-  the explained targets, so class-aware baselines plug in unchanged;
-* stochastic methods (SmoothGrad, GradientSHAP) draw their noise from torch's and NumPy's global
-  generators, as Captum does; they run inside a forked, seeded RNG state, so a call is reproducible
-  from the explainer's ``seed`` and the caller's global RNG state is left as it was;
-* Captum returns ``(N, C, H, W)`` attributions; the map is reduced over channels as documented
-  per method (:func:`reduce_channels`). Methods that satisfy completeness (Integrated Gradients,
-  DeepLIFT, GradientSHAP, Input x Gradient) default to ``"sum"``, which keeps the sum of the map
-  equal to the attributed logit difference; gradient magnitudes default to ``"max_abs"`` over
-  channels, as in Simonyan et al. (2014).
-
-Limits: noisy inputs (SmoothGrad, GradientSHAP with ``stdevs > 0``) leave [0, 1], so the
-classifier's range check is switched off for the duration of those calls. DeepLIFT needs the
-classifier to wrap an ``nn.Module`` whose non-linearities are modules used once each, and its
-summation-to-delta is only approximate with max pooling (see :class:`DeepLiftExplainer`).
+Each class wraps one Captum method on :class:`~saliency_gym.baselines.captum_base.CaptumGradientExplainer`
+(counted forward function, channel reduction, seeded noise); see that module for the shared rules.
 """
 
 from __future__ import annotations
 
-import secrets
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
+from saliency_gym.baselines.captum_base import (
+    IG_METHODS,
+    CaptumGradientExplainer,
+    SubstrateBaselineMixin,
+    check_seed,
+    seeded_global_rng,
+    unchecked_range,
+)
 from saliency_gym.classifier import FrozenClassifier
-from saliency_gym.explainer import Explainer
-from saliency_gym.substrates import Substrate, make_substrate
+from saliency_gym.substrates import make_substrate
 from saliency_gym.validation import check_choice, check_float, check_int
-
-#: How ``(N, C, H, W)`` attributions become ``(N, H, W)`` maps.
-CHANNEL_REDUCTIONS: tuple[str, ...] = ("sum", "mean", "max_abs", "abs_sum")
-
-#: Integration rules Captum's ``IntegratedGradients`` accepts.
-IG_METHODS: tuple[str, ...] = ("gausslegendre", "riemann_trapezoid", "riemann_middle", "riemann_left", "riemann_right")
-
-
-def reduce_channels(attributions: torch.Tensor, how: str) -> torch.Tensor:
-    """Reduce ``(N, C, H, W)`` attributions to ``(N, H, W)``.
-
-    ``"sum"`` keeps signed contributions and completeness (the map sums to the total
-    attribution); ``"mean"`` is the same up to a factor ``1 / C``; ``"max_abs"`` is the largest
-    magnitude over channels (Simonyan et al. 2014 for gradients); ``"abs_sum"`` the total
-    magnitude.
-    """
-    check_choice("channel_reduction", how, CHANNEL_REDUCTIONS)
-    if attributions.ndim != 4:
-        raise ValueError(f"expected (N, C, H, W) attributions, got shape {tuple(attributions.shape)}")
-    if how == "sum":
-        return attributions.sum(dim=1)
-    if how == "mean":
-        return attributions.mean(dim=1)
-    if how == "max_abs":
-        return attributions.abs().amax(dim=1)
-    return attributions.abs().sum(dim=1)
-
-
-@contextmanager
-def unchecked_range(classifier: FrozenClassifier) -> Iterator[None]:
-    """Temporarily switch off the classifier's [0, 1] input check (for noise-perturbed inputs)."""
-    previous = classifier.check_range
-    classifier.check_range = False
-    try:
-        yield
-    finally:
-        classifier.check_range = previous
-
-
-@contextmanager
-def seeded_global_rng(seed: int, device: torch.device) -> Iterator[None]:
-    """Run a block with torch's and NumPy's global generators seeded, then restore both.
-
-    Captum draws SmoothGrad/GradientSHAP noise with ``torch.normal`` and GradientSHAP's path
-    positions and baseline choices with ``np.random``; seeding both makes those calls
-    reproducible without disturbing the caller's random state.
-    """
-    devices = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
-    numpy_state = np.random.get_state()
-    try:
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(seed)
-            np.random.seed(seed % 2**32)
-            yield
-    finally:
-        np.random.set_state(numpy_state)
-
-
-def _check_seed(seed: int | None) -> int:
-    return secrets.randbits(63) if seed is None else check_int("seed", seed, minimum=0)
-
-
-class CaptumGradientExplainer(Explainer):
-    """Base of the Captum-backed explainers: counted forward function, channel reduction.
-
-    Subclasses implement :meth:`attribute_channels` (``(N, C, H, W)`` Captum attributions) and set
-    :attr:`default_reduction`.
-
-    Args:
-        classifier: the model to explain (its :meth:`~FrozenClassifier.logits` are attributed).
-        channel_reduction: one of :data:`CHANNEL_REDUCTIONS`; ``None`` uses the method's default.
-    """
-
-    default_reduction: str = "sum"
-
-    def __init__(self, classifier: FrozenClassifier, channel_reduction: str | None = None) -> None:
-        super().__init__(classifier)
-        reduction = self.default_reduction if channel_reduction is None else channel_reduction
-        self.channel_reduction: str = check_choice("channel_reduction", reduction, CHANNEL_REDUCTIONS)
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """Captum's ``forward_func``: the classifier's logits, counted as queries."""
-        return self.classifier.logits(images)
-
-    def attribute_channels(self, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """Captum's ``(N, C, H, W)`` attributions for ``images`` and ``targets``."""
-        raise NotImplementedError
-
-    def attribute(self, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        # A detached leaf that already requires gradients: Captum's bookkeeping never touches the
-        # caller's tensor and it does not warn about switching gradients on.
-        inputs = images.detach().requires_grad_(True)
-        attributions = self.attribute_channels(inputs, targets.to(images.device).long())
-        return reduce_channels(attributions.detach(), self.channel_reduction)
-
-
-class _SubstrateBaselineMixin:
-    """Baselines for Captum from a substrate, evaluated per batch with the targets."""
-
-    substrate: Substrate
-    seed: int
-
-    def baselines(self, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """The substrate's ``(N, C, H, W)`` baselines (a stochastic one is seeded by :attr:`seed`)."""
-        generator = torch.Generator(device="cpu").manual_seed(self.seed)
-        out = self.substrate(images, targets, generator)
-        if tuple(out.shape) != tuple(images.shape):
-            raise ValueError(f"substrate {self.substrate.name!r} returned shape {tuple(out.shape)}, expected {tuple(images.shape)}")
-        return out.to(images.device, images.dtype).detach()
 
 
 class GradientExplainer(CaptumGradientExplainer):
@@ -174,7 +48,7 @@ class GradientExplainer(CaptumGradientExplainer):
         self.default_reduction = "max_abs" if self.abs else "sum"
         super().__init__(classifier, channel_reduction)
 
-    def queries_per_image(self) -> int:
+    def expected_queries(self) -> int:
         return 1
 
     def attribute_channels(self, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -198,7 +72,7 @@ class InputXGradientExplainer(CaptumGradientExplainer):
 
     name = "input_x_gradient"
 
-    def queries_per_image(self) -> int:
+    def expected_queries(self) -> int:
         return 1
 
     def attribute_channels(self, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -207,7 +81,7 @@ class InputXGradientExplainer(CaptumGradientExplainer):
         return InputXGradient(self.forward).attribute(images, target=targets)
 
 
-class IntegratedGradientsExplainer(_SubstrateBaselineMixin, CaptumGradientExplainer):
+class IntegratedGradientsExplainer(SubstrateBaselineMixin, CaptumGradientExplainer):
     """Integrated Gradients (Sundararajan, Taly & Yan 2017), Captum's ``IntegratedGradients``.
 
     ``(x - b) * integral_0^1 d logit_c(b + a (x - b)) / dx da``; satisfies completeness: the
@@ -245,9 +119,9 @@ class IntegratedGradientsExplainer(_SubstrateBaselineMixin, CaptumGradientExplai
         self.n_steps = check_int("n_steps", n_steps, minimum=1)
         self.method = check_choice("method", method, IG_METHODS)
         self.internal_batch_size = None if internal_batch_size is None else check_int("internal_batch_size", internal_batch_size, minimum=1)
-        self.seed = _check_seed(seed)
+        self.seed = check_seed(seed)
 
-    def queries_per_image(self) -> int:
+    def expected_queries(self) -> int:
         return self.n_steps
 
     def attribute_channels(self, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -302,9 +176,9 @@ class SmoothGradExplainer(CaptumGradientExplainer):
         self.nt_samples_batch_size = (
             None if nt_samples_batch_size is None else check_int("nt_samples_batch_size", nt_samples_batch_size, minimum=1)
         )
-        self.seed = _check_seed(seed)
+        self.seed = check_seed(seed)
 
-    def queries_per_image(self) -> int:
+    def expected_queries(self) -> int:
         return self.nt_samples
 
     def attribute_channels(self, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -323,7 +197,7 @@ class SmoothGradExplainer(CaptumGradientExplainer):
             )
 
 
-class GradientShapExplainer(_SubstrateBaselineMixin, CaptumGradientExplainer):
+class GradientShapExplainer(SubstrateBaselineMixin, CaptumGradientExplainer):
     """GradientSHAP (Lundberg & Lee 2017; Erion et al.'s expected gradients), Captum's ``GradientShap``.
 
     For each of ``n_samples`` draws: add Gaussian noise (``stdevs``) to the image, pick a random
@@ -362,9 +236,9 @@ class GradientShapExplainer(_SubstrateBaselineMixin, CaptumGradientExplainer):
         self.substrate = make_substrate(baseline)
         self.n_samples = check_int("n_samples", n_samples, minimum=1)
         self.stdevs = check_float("stdevs", stdevs, minimum=0.0)
-        self.seed = _check_seed(seed)
+        self.seed = check_seed(seed)
 
-    def queries_per_image(self) -> int:
+    def expected_queries(self) -> int:
         return self.n_samples
 
     def attribute_channels(self, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -404,7 +278,7 @@ class _CountedModule(nn.Module):
         return self.classifier.logits(x)
 
 
-class DeepLiftExplainer(_SubstrateBaselineMixin, CaptumGradientExplainer):
+class DeepLiftExplainer(SubstrateBaselineMixin, CaptumGradientExplainer):
     """DeepLIFT with the Rescale rule (Shrikumar, Greenside & Kundaje 2017), Captum's ``DeepLift``.
 
     Backpropagates multipliers ``delta output / delta input`` of each non-linearity between the
@@ -450,9 +324,9 @@ class DeepLiftExplainer(_SubstrateBaselineMixin, CaptumGradientExplainer):
         self.substrate = make_substrate(baseline)
         self.multiply_by_inputs = bool(multiply_by_inputs)
         self.eps = check_float("eps", eps, minimum=0.0, exclusive_minimum=True)
-        self.seed = _check_seed(seed)
+        self.seed = check_seed(seed)
 
-    def queries_per_image(self) -> int:
+    def expected_queries(self) -> int:
         return 2
 
     def attribute_channels(self, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -464,78 +338,3 @@ class DeepLiftExplainer(_SubstrateBaselineMixin, CaptumGradientExplainer):
             return deeplift.attribute(images, baselines=self.baselines(images, targets), target=targets)
 
 
-class GradCAMExplainer(Explainer):
-    """Grad-CAM (Selvaraju et al. 2017), Captum's ``LayerGradCam``, upsampled to the image.
-
-    The layer's activation maps are weighted by their spatially averaged gradients and summed;
-    negative evidence is cut by a ReLU (the paper's choice), and the coarse map is upsampled
-    bilinearly to the input size with ``LayerAttribution.interpolate``.
-
-    Args:
-        classifier: the model to explain (must wrap an ``nn.Module``).
-        layer: the convolutional layer to explain: a submodule of ``classifier.module`` or its
-            dotted name (``"features.12"``). ``None`` uses the model's ``target_layer`` property
-            (:class:`~saliency_gym.models.cnn.SmallCNN`: the last convolutional block).
-        relu: apply the ReLU to the map (``False`` keeps negative evidence).
-        interpolate_mode: upsampling mode for ``torch.nn.functional.interpolate``.
-
-    Cost: one query per image.
-    """
-
-    name = "gradcam"
-
-    def __init__(
-        self,
-        classifier: FrozenClassifier,
-        layer: nn.Module | str | None = None,
-        relu: bool = True,
-        interpolate_mode: str = "bilinear",
-    ) -> None:
-        super().__init__(classifier)
-        self.layer: nn.Module = resolve_layer(classifier.module, layer, owner="classifier.module")
-        self.relu = bool(relu)
-        self.interpolate_mode = check_choice("interpolate_mode", interpolate_mode, ("bilinear", "bicubic", "nearest", "area"))
-
-    def queries_per_image(self) -> int:
-        return 1
-
-    def attribute(self, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        from captum.attr import LayerAttribution, LayerGradCam
-
-        gradcam = LayerGradCam(self.classifier.logits, self.layer)
-        coarse = gradcam.attribute(images.detach().requires_grad_(True), target=targets.to(images.device).long(), relu_attributions=self.relu)
-        if coarse.ndim != 4:
-            raise ValueError(
-                f"Grad-CAM needs a convolutional layer with (N, C, h, w) output; the chosen layer gives {tuple(coarse.shape)}"
-            )
-        upsampled = LayerAttribution.interpolate(coarse.detach(), tuple(images.shape[-2:]), interpolate_mode=self.interpolate_mode)
-        return upsampled[:, 0]
-
-    def __repr__(self) -> str:
-        return f"GradCAMExplainer(classifier={self.classifier.name!r}, layer={type(self.layer).__name__}, relu={self.relu})"
-
-
-def resolve_layer(module: nn.Module, layer: nn.Module | str | None, owner: str = "model") -> nn.Module:
-    """The layer Grad-CAM explains: ``layer`` itself, the submodule of that dotted name, or (for
-    ``None``) the model's ``target_layer`` property (the last convolutional block of SmallCNN).
-
-    ``owner`` names ``module`` in the error messages.
-    """
-    if layer is None:
-        layer = getattr(module, "target_layer", None)
-        if not isinstance(layer, nn.Module):
-            raise ValueError(
-                f"{type(module).__name__} has no target_layer property; pass layer= (a submodule "
-                "or its dotted name, e.g. the last convolutional block)"
-            )
-    elif isinstance(layer, str):
-        try:
-            layer = module.get_submodule(layer)
-        except AttributeError:
-            names = [name for name, _ in module.named_modules() if name]
-            raise ValueError(f"{type(module).__name__} has no submodule {layer!r}; submodules: {names}") from None
-    elif not isinstance(layer, nn.Module):
-        raise TypeError(f"layer must be an nn.Module, a submodule name or None, got {type(layer).__name__}")
-    if not any(layer is m for m in module.modules()):
-        raise ValueError(f"layer must be a submodule of {owner}")
-    return layer

@@ -26,7 +26,7 @@ from saliency_gym.classifier import FrozenClassifier
 from saliency_gym.data import ArraySource
 from saliency_gym.envs.config import SaliencySearchConfig
 from saliency_gym.envs.core import SaliencySearchCore
-from saliency_gym.explainer import Explainer
+from saliency_gym.explainers import Explainer
 from saliency_gym.validation import check_choice
 
 SCORINGS = ("order", "gain")

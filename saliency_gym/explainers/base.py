@@ -5,8 +5,11 @@ rolled-out RL policies) is an :class:`Explainer` bound to a :class:`FrozenClassi
 style: ``Method(classifier, **options).explain(images, targets)``. Benchmarks only see this
 interface, so a new method enters every table without further code.
 
-The cost of an explanation is measured, not declared: :meth:`Explainer.explain` reads the
-classifier's query counter before and after, and times the call.
+The cost of an explanation is measured as well as declared: :meth:`Explainer.explain` reads the
+classifier's query counter before and after and times the call (:class:`Explanation`), while the
+class declares what it is expected to cost and need (:meth:`Explainer.expected_queries`,
+:attr:`Explainer.needs_gradients`, :attr:`Explainer.accepts_baseline`), so benchmarks and the CLI
+can choose methods without running them.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -56,8 +59,12 @@ class Explainer(ABC):
         classifier: the model to explain.
     """
 
-    #: Short name used in tables and plots.
-    name: str = "explainer"
+    #: Short name used in tables, plots and the registry (:func:`make_explainer`).
+    name: ClassVar[str] = "explainer"
+    #: Whether the method back-propagates through the classifier (needs an ``nn.Module``).
+    needs_gradients: ClassVar[bool] = False
+    #: Whether the method takes a baseline (a substrate or a baseline provider such as GANMEX).
+    accepts_baseline: ClassVar[bool] = False
 
     def __init__(self, classifier: FrozenClassifier) -> None:
         if not isinstance(classifier, FrozenClassifier):
@@ -66,6 +73,12 @@ class Explainer(ABC):
                 "with saliency_gym.FrozenClassifier(model, input_shape) or use load_classifier(name)"
             )
         self.classifier = classifier
+
+    def expected_queries(self) -> float | None:
+        """Classifier images one explanation is expected to cost (forward and backward passes), for
+        a given target; ``None`` where it depends on the image. Explaining the predicted class
+        (``targets=None``) costs one more. :attr:`Explanation.queries` holds what was measured."""
+        return None
 
     @abstractmethod
     def attribute(self, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
