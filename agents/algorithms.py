@@ -33,6 +33,8 @@ DEFAULT_CONFIG = CONFIG_DIR / "saliency.yaml"
 
 @dataclass(frozen=True)
 class AlgorithmSpec:
+    """An SB3 algorithm class, its policy (an alias or a class) and how it handles action masks."""
+
     cls: type[BaseAlgorithm]
     policy: str | type
     native_masking: bool
@@ -54,6 +56,7 @@ ALGORITHMS: dict[str, AlgorithmSpec] = {
 
 
 def algorithm_spec(name: str) -> AlgorithmSpec:
+    """The :class:`AlgorithmSpec` registered as ``name`` (``ValueError`` naming the known ones)."""
     if name not in ALGORITHMS:
         raise ValueError(f"unknown algorithm {name!r}; choose one of {sorted(ALGORITHMS)}")
     return ALGORITHMS[name]

@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 from sb3_contrib.common.maskable.policies import MaskableMultiInputActorCriticPolicy
+from stable_baselines3.common.type_aliases import Schedule
 from torch import nn
 
 from saliency_gym.agents.extractors import SaliencyCNN
@@ -48,7 +49,7 @@ class CellMaskablePolicy(MaskableMultiInputActorCriticPolicy):
         kwargs["net_arch"] = net_arch
         super().__init__(*args, **kwargs)
 
-    def _build(self, lr_schedule) -> None:
+    def _build(self, lr_schedule: Schedule) -> None:
         super()._build(lr_schedule)
         extractor = self.pi_features_extractor if not self.share_features_extractor else self.features_extractor
         self.action_net = CellLogits(extractor.num_cells)

@@ -28,6 +28,9 @@ if TYPE_CHECKING:
     from saliency_gym.envs.core import SaliencySearchCore
     from saliency_gym.explainers import Explainer
 
+#: One batch of observations, as the saliency-search environments give them (key -> ``(N, ...)``).
+Observation = dict[str, np.ndarray]
+
 
 class Policy(ABC):
     """Chooses one allowed cell per episode of a batch."""
@@ -40,8 +43,13 @@ class Policy(ABC):
         """Called when the episodes of ``core`` start (all of them, at once)."""
 
     @abstractmethod
-    def act(self, obs: dict[str, np.ndarray], action_masks: np.ndarray, core: SaliencySearchCore | None = None) -> np.ndarray:
+    def act(self, obs: Observation, action_masks: np.ndarray, core: SaliencySearchCore | None = None) -> np.ndarray:
         """Return ``(N,)`` cell ids, each allowed by its row of ``action_masks (N, cells)``."""
+
+    def expected_queries(self, num_cells: int, budget: int) -> float | None:
+        """Classifier queries the policy itself makes for one episode of ``budget`` steps on a grid
+        of ``num_cells`` cells (the rollout's own scoring not included); ``None`` if unknown."""
+        return 0
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -65,7 +73,7 @@ class RandomPolicy(Policy):
     def reset(self, core: SaliencySearchCore) -> None:
         self.rng = np.random.default_rng(self.seed)
 
-    def act(self, obs, action_masks, core=None):
+    def act(self, obs: Observation, action_masks: np.ndarray, core: SaliencySearchCore | None = None) -> np.ndarray:
         noise = self.rng.random(action_masks.shape)
         return np.argmax(np.where(action_masks, noise, -1.0), axis=1)
 
@@ -79,17 +87,14 @@ class GreedyPolicy(Policy):
 
     name = "greedy"
 
-    def act(self, obs, action_masks, core=None):
+    def act(self, obs: Observation, action_masks: np.ndarray, core: SaliencySearchCore | None = None) -> np.ndarray:
         core = _require_core(self, core)
-        n, k = action_masks.shape
+        n = action_masks.shape[0]
         env_idx, cell_idx = np.nonzero(action_masks)
-        chosen = torch.from_numpy(core.chosen[env_idx]).to(core.device)
-        chosen[torch.arange(len(env_idx)), torch.from_numpy(cell_idx).to(core.device)] = True
-        pixels = chosen[:, core._cell_index].unsqueeze(1)
-        images, substrates = core.images[env_idx], core.substrates[env_idx]
-        canvases = torch.where(pixels, images, substrates) if core.reveal else torch.where(pixels, substrates, images)
-        probs = core.cfg.classifier.probs(canvases, validate=False)
-        score, _ = core._score(probs, core.targets[env_idx], core.foils[env_idx])
+        chosen = core.chosen[env_idx].copy()
+        chosen[np.arange(len(env_idx)), cell_idx] = True
+        probs = core.cfg.classifier.probs(core.canvases_for(env_idx, chosen), validate=False)
+        score, _ = core.scores_of(probs, env_idx)
         value = score if core.reveal else -score
         best = np.full(n, -np.inf)
         actions = np.zeros(n, np.int64)
@@ -99,6 +104,10 @@ class GreedyPolicy(Policy):
         for e, c in zip(env_idx[hit][::-1], cell_idx[hit][::-1], strict=True):
             actions[e] = c
         return actions
+
+    def expected_queries(self, num_cells: int, budget: int) -> int:
+        # The k-th step scores the K - k + 1 cells still allowed.
+        return sum(num_cells - step for step in range(budget))
 
 
 class AttributionOrderPolicy(Policy):
@@ -113,7 +122,10 @@ class AttributionOrderPolicy(Policy):
         maps = self.explainer.explain(core.images, core.targets).maps
         self._ranking = cell_order_from_maps(maps, core.cfg.grid)
 
-    def act(self, obs, action_masks, core=None):
+    def expected_queries(self, num_cells: int, budget: int) -> float | None:
+        return self.explainer.expected_queries()
+
+    def act(self, obs: Observation, action_masks: np.ndarray, core: SaliencySearchCore | None = None) -> np.ndarray:
         if self._ranking is None:
             raise RuntimeError("reset(core) must be called before act()")
         allowed = np.take_along_axis(action_masks, self._ranking, axis=1)
@@ -144,7 +156,7 @@ class AgentPolicy(Policy):
         self._state = None
 
     @torch.no_grad()
-    def act(self, obs, action_masks, core=None):
+    def act(self, obs: Observation, action_masks: np.ndarray, core: SaliencySearchCore | None = None) -> np.ndarray:
         self.policy.set_training_mode(False)
         obs_t, _ = self.policy.obs_to_tensor(obs)
         if hasattr(self.policy, "q_net"):  # DQN

@@ -4,19 +4,26 @@
 environment engine of ``N`` episodes), and turns each episode into a map:
 
 - ``scoring="gain"`` (RExL): each cell is scored by the evidence gain it brought when chosen.
-  This needs the score after every step: ``K + 1`` classifier queries per image (reveal) or
-  ``K + 1`` (mask: the image, then each step).
+  This needs the score at the start and after every step: ``B + 1`` classifier queries per image
+  for an episode of ``B`` cells (``B = K``, every cell, by default), in both modes (reveal: the
+  substrate, then each step; mask: the image, then each step).
 - ``scoring="order"``: each cell is scored by how early it was chosen, ``(K - rank) / K``. A
   policy that needs no classifier feedback (it sees the image, the canvas and the chosen cells)
   then explains an image with **no classifier query at all**.
 
 Queries and seconds are measured by :meth:`Explainer.explain` like every other explainer, so the
-policy's own queries (the greedy look-ahead's, an attribution order's explainer) are counted too.
+policy's own queries (the greedy look-ahead's, an attribution order's explainer) are counted too;
+:meth:`PolicyExplainer.expected_queries` states them in advance.
+
+The explainer is registered as ``"policy"`` (an entry point), so
+``make_explainer("policy", classifier, policy="shapes_reveal")`` rolls out a shipped agent (a name
+or a checkpoint path, loaded by :mod:`saliency_gym.agents.pretrained`) with its training settings.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -37,22 +44,28 @@ class PolicyExplainer(Explainer):
 
     Args:
         classifier: the model to explain.
-        policy: the policy that orders the cells.
-        mode: ``"reveal"`` (insertion) or ``"mask"`` (deletion) episodes.
-        grid: cells per side or ``(rows, cols)``, as the environments take it.
+        policy: the policy that orders the cells, or the name or path of a trained agent (see
+            :func:`~saliency_gym.agents.pretrained.shipped_agents`), loaded on the classifier's
+            device; an agent's training settings are then the defaults of ``mode``, ``grid``,
+            ``substrate`` and ``observe_score``.
+        mode: ``"reveal"`` (insertion, the default) or ``"mask"`` (deletion) episodes.
+        grid: cells per side or ``(rows, cols)``, as the environments take it (default 8).
         substrate: what hidden/masked cells show (default as the environments: blur / zeros).
         scoring: ``"order"`` or ``"gain"`` (see the module docstring).
         budget: cells per episode (default all); cells never chosen rank last.
+        observe_score: whether the policy observes the score (default: what the policy needs).
         name: label used in tables (default: the policy's name).
     """
+
+    name: ClassVar[str] = "policy"  # the registry's name; instances carry the policy's label
 
     def __init__(
         self,
         classifier: FrozenClassifier,
-        policy: Policy,
+        policy: Policy | str | os.PathLike[str],
         *,
-        mode: str = "reveal",
-        grid: int | tuple[int, int] = 8,
+        mode: str | None = None,
+        grid: int | tuple[int, int] | None = None,
         substrate: Any = None,
         scoring: str = "order",
         budget: int | None = None,
@@ -60,16 +73,26 @@ class PolicyExplainer(Explainer):
         name: str | None = None,
     ) -> None:
         super().__init__(classifier)
+        if isinstance(policy, (str, os.PathLike)):
+            from saliency_gym.agents.pretrained import load_agent_policy  # SB3 is loaded only here
+
+            policy, info = load_agent_policy(policy, device=str(classifier.device))
+            trained = info["config"]
+            mode = trained.mode if mode is None else mode
+            grid = trained.grid.shape if grid is None else grid
+            substrate = trained.substrate if substrate is None else substrate
+            observe_score = trained.observe_score if observe_score is None else observe_score
         if not isinstance(policy, Policy):
-            raise TypeError(f"policy must be a saliency_gym.agents.Policy, got {type(policy).__name__}")
+            raise TypeError(f"policy must be a saliency_gym.agents.Policy or an agent's name, got {type(policy).__name__}")
         self.policy = policy
-        self.mode = check_choice("mode", mode, ("reveal", "mask"))
+        self.mode = check_choice("mode", "reveal" if mode is None else mode, ("reveal", "mask"))
         self.scoring = check_choice("scoring", scoring, SCORINGS)
-        self.grid, self.substrate, self.budget = grid, substrate, budget
+        self.grid = 8 if grid is None else grid
+        self.substrate, self.budget = substrate, budget
         self.observe_score = policy.needs_scores if observe_score is None else bool(observe_score)
-        self.name = name or f"{policy.name}"
+        self.name = name or f"{policy.name}"  # type: ignore[misc]
         # Validate the settings once, on a dummy image, so errors surface at construction.
-        self._config(np.zeros((1, *classifier.input_shape), np.float32), np.zeros(1, np.int64))
+        self._dummy = self._config(np.zeros((1, *classifier.input_shape), np.float32), np.zeros(1, np.int64))
 
     def _config(self, images: np.ndarray, targets: np.ndarray) -> SaliencySearchConfig:
         names = self.classifier.class_names or tuple(str(i) for i in range(self.classifier.num_classes))
@@ -83,6 +106,15 @@ class PolicyExplainer(Explainer):
     def needs_queries(self) -> bool:
         """Whether the rollout itself asks the classifier (gain scoring or a score-observing policy)."""
         return self.scoring == "gain" or self.policy.needs_scores
+
+    def expected_queries(self) -> float | None:
+        """Queries per image: ``B + 1`` for a scored rollout of ``B`` cells (gain scoring or a
+        score-observing policy), 0 otherwise, plus the policy's own (``None`` if unknown)."""
+        cells, budget = self._dummy.grid.num_cells, self._dummy.budget
+        own = self.policy.expected_queries(cells, budget)
+        if own is None:
+            return None
+        return (budget + 1 if self.needs_queries else 0) + own
 
     def rollout(self, images: torch.Tensor, targets: torch.Tensor) -> SaliencySearchCore:
         """Play one episode per image to its end and return the engine holding the episodes."""

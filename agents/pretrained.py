@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from saliency_gym.agents.checkpoints import agent_env, build_policy, load_agent_payload
+from saliency_gym.agents.agent_checkpoints import agent_env, build_policy, load_agent_payload
 from saliency_gym.agents.policies import AgentPolicy
 from saliency_gym.agents.policy_explainer import PolicyExplainer
 from saliency_gym.checkpoint import resolve_checkpoint
@@ -26,6 +26,7 @@ def shipped_agents() -> list[str]:
 
 
 def resolve_agent_path(name_or_path: str | os.PathLike[str]) -> Path:
+    """The checkpoint file of a shipped agent's name or of a path (errors name the shipped ones)."""
     return resolve_checkpoint(name_or_path, {name: PRETRAINED_DIR / f"{name}.pt" for name in shipped_agents()}, "agent")
 
 

@@ -4,7 +4,11 @@ Every explainer implements :class:`saliency_gym.Explainer` and is declared as an
 the core's :func:`saliency_gym.explainers.make_explainer` builds it by name. Baseline providers
 (:mod:`.baseline_providers`: MDTS, GANMEX) are substrates, accepted wherever a baseline is.
 Attacks on attributions live in :mod:`.attacks` (as environment policies in
-:mod:`.attack_policies`), ID-ExpO fine-tuning in :mod:`.idexpo`.
+:mod:`.attack_policies`), PGD adversarial training in :mod:`.adversarial_training`, GANMEX
+generator training in :mod:`.ganmex_training`, and ID-ExpO fine-tuning in :mod:`.idexpo`
+(recipe :mod:`.idexpo_config`, task and tabular base models :mod:`.tabular_training`, loss and
+model selection :mod:`.idexpo_objective`). The training runs share the core's
+:mod:`saliency_gym.runs` scaffolding.
 
 Names are imported lazily (PEP 562): ``from saliency_gym.baselines import RISEExplainer`` loads
 :mod:`.rise` alone, so using one method never loads GANMEX, ID-ExpO or adversarial training.
@@ -12,14 +16,14 @@ Names are imported lazily (PEP 562): ``from saliency_gym.baselines import RISEEx
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from saliency_gym.explainers.registry import available_explainers as available_explainers
 from saliency_gym.explainers.registry import explainer_class as explainer_class
 from saliency_gym.explainers.registry import explainer_options as explainer_options
 from saliency_gym.explainers.registry import make_explainer as make_explainer
 from saliency_gym.explainers.registry import register_explainer as register_explainer
+from saliency_gym.lazy import lazy_exports
 
 #: Public name -> the submodule that defines it.
 _LAZY: dict[str, str] = {
@@ -64,20 +68,19 @@ _LAZY: dict[str, str] = {
     "adversarial_training": "adversarial_training",
     "pgd_attack": "adversarial_training",
     "robust_accuracy": "adversarial_training",
+    # training recipes (GANMEX generators, ID-ExpO fine-tuning)
+    "GanmexTrainingConfig": "ganmex_training",
+    "train_ganmex": "ganmex_training",
+    "IDExpOConfig": "idexpo_config",
+    "IDExpOTask": "tabular_training",
+    "load_task": "tabular_training",
+    "train_tabular_classifier": "tabular_training",
+    "evaluate_faithfulness": "idexpo_objective",
+    "select_best": "idexpo_objective",
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())
 
 
 if TYPE_CHECKING:  # what static checkers and editors see
@@ -115,6 +118,7 @@ if TYPE_CHECKING:  # what static checkers and editors see
         DifferentiableInputXGradient,
         make_differentiable_explainer,
     )
+    from saliency_gym.baselines.ganmex_training import GanmexTrainingConfig, train_ganmex  # noqa: F401
     from saliency_gym.baselines.gradcam import GradCAMExplainer  # noqa: F401
     from saliency_gym.baselines.gradient_methods import (  # noqa: F401
         DeepLiftExplainer,
@@ -124,9 +128,16 @@ if TYPE_CHECKING:  # what static checkers and editors see
         IntegratedGradientsExplainer,
         SmoothGradExplainer,
     )
+    from saliency_gym.baselines.idexpo_config import IDExpOConfig  # noqa: F401
+    from saliency_gym.baselines.idexpo_objective import evaluate_faithfulness, select_best  # noqa: F401
     from saliency_gym.baselines.occlusion import OcclusionExplainer  # noqa: F401
     from saliency_gym.baselines.random_map import RandomMapExplainer  # noqa: F401
     from saliency_gym.baselines.rise import RISEExplainer, generate_rise_masks  # noqa: F401
+    from saliency_gym.baselines.tabular_training import (  # noqa: F401
+        IDExpOTask,
+        load_task,
+        train_tabular_classifier,
+    )
 
 __all__ = sorted(
     [*_LAZY, "available_explainers", "explainer_class", "explainer_options", "make_explainer", "register_explainer"]

@@ -16,9 +16,7 @@ and resumes from its last per-epoch checkpoint (``resume_dir``), written with
 from __future__ import annotations
 
 import os
-import time
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -27,9 +25,17 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from saliency_gym.checkpoint import atomic_save, safe_load
+from saliency_gym.classifier_training import evaluate_accuracy
 from saliency_gym.data import load_dataset
-from saliency_gym.training import evaluate_accuracy
+from saliency_gym.runs import (
+    RunClock,
+    RunState,
+    TrainingOptions,
+    check_output_dir,
+    check_output_file,
+    open_writer,
+    seed_everything,
+)
 from saliency_gym.validation import check_float, check_int
 from saliency_gym.zoo import CHECKPOINT_DIR, load_classifier_module, save_classifier
 
@@ -41,10 +47,11 @@ __all__ = [
 ]
 
 _RESUME_FORMAT = "saliency_gym.adversarial_training/v1"
+_RESUME_KEYS = ("epoch", "model", "optimizer", "scheduler", "generator", "config")
 
 
 @dataclass
-class AdversarialTrainingConfig:
+class AdversarialTrainingConfig(TrainingOptions):
     """Hyperparameters of :func:`adversarial_training`; the defaults are the shipped recipe.
 
     Attributes:
@@ -62,6 +69,8 @@ class AdversarialTrainingConfig:
         eval_pgd_steps: PGD iterations of the evaluation attack (stronger than training's).
     """
 
+    option_kind = "adversarial training option"
+
     base: str = "shapes"
     epsilon: float = 8 / 255
     pgd_steps: int = 3
@@ -75,19 +84,15 @@ class AdversarialTrainingConfig:
     eval_images: int = 1000
     eval_pgd_steps: int = 10
 
-    def validate(self) -> None:
-        check_float("epsilon", self.epsilon, minimum=0.0, maximum=1.0, exclusive_minimum=True)
-        check_int("pgd_steps", self.pgd_steps, minimum=1)
-        if self.step_size is not None:
-            check_float("step_size", self.step_size, minimum=0.0, exclusive_minimum=True)
-        check_int("epochs", self.epochs, minimum=1)
-        check_int("n_train", self.n_train, minimum=1)
-        check_int("batch_size", self.batch_size, minimum=1)
-        check_float("lr", self.lr, minimum=0.0, exclusive_minimum=True)
-        check_float("weight_decay", self.weight_decay, minimum=0.0)
-        check_int("seed", self.seed, minimum=0)
-        check_int("eval_images", self.eval_images, minimum=1)
-        check_int("eval_pgd_steps", self.eval_pgd_steps, minimum=1)
+    def validate(self) -> AdversarialTrainingConfig:
+        """Check every field; raise ``TypeError``/``ValueError`` naming the bad one."""
+        self.check_floats("epsilon", minimum=0.0, maximum=1.0, exclusive_minimum=True)
+        self.check_floats("step_size", minimum=0.0, exclusive_minimum=True, optional=True)
+        self.check_floats("lr", minimum=0.0, exclusive_minimum=True)
+        self.check_floats("weight_decay", minimum=0.0)
+        self.check_ints("pgd_steps", "epochs", "n_train", "batch_size", "eval_images", "eval_pgd_steps", minimum=1)
+        self.check_ints("seed", minimum=0)
+        return self
 
 
 def pgd_attack(
@@ -152,8 +157,9 @@ def robust_accuracy(
     return correct / max(len(images), 1)
 
 
-def _resume_path(resume_dir: Path) -> Path:
-    return resume_dir / "adversarial_training_last.pt"
+def _resume_state(resume_dir: str | os.PathLike[str]) -> RunState:
+    path = check_output_dir(resume_dir, "resume_dir") / "adversarial_training_last.pt"
+    return RunState(path, _RESUME_FORMAT, _RESUME_KEYS, what="adversarial training state")
 
 
 def adversarial_training(
@@ -180,9 +186,11 @@ def adversarial_training(
         progress: show a progress bar.
     """
     cfg = config or AdversarialTrainingConfig()
+    if not isinstance(cfg, AdversarialTrainingConfig):
+        raise TypeError(f"config must be an AdversarialTrainingConfig, got {type(cfg).__name__}")
     cfg.validate()
-    out = Path(out) if out is not None else CHECKPOINT_DIR / "shapes_robust.pt"
-    torch.manual_seed(cfg.seed)
+    out = check_output_file(out) if out is not None else CHECKPOINT_DIR / "shapes_robust.pt"
+    generator = seed_everything(cfg.seed)
     model, info = load_classifier_module(cfg.base)
     dataset = info.get("dataset")
     if not isinstance(dataset, str):
@@ -194,29 +202,20 @@ def adversarial_training(
     steps_per_epoch = int(np.ceil(len(y_all) / cfg.batch_size))
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch)
-    generator = torch.Generator().manual_seed(cfg.seed)
 
     base_clean = evaluate_accuracy(model, test.images, test.labels)
     base_robust = robust_accuracy(model, test.images, test.labels, cfg.epsilon, steps=cfg.eval_pgd_steps, seed=cfg.seed)
 
     start_epoch, elapsed = 0, 0.0
-    resume_file = _resume_path(Path(resume_dir)) if resume_dir is not None else None
-    if resume_file is not None and resume_file.is_file():
-        state = safe_load(resume_file, expected_format=_RESUME_FORMAT, required_keys=("epoch", "model", "optimizer", "scheduler", "generator", "config"))
-        if state["config"] != asdict(cfg):
-            raise ValueError(f"{resume_file} was written by another recipe {state['config']}; use another resume_dir")
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
+    run_state = _resume_state(resume_dir) if resume_dir is not None else None
+    if run_state is not None and run_state.exists():
+        state = run_state.load(config=cfg.describe(), hint="; it was written by another recipe: use another resume_dir")
+        run_state.restore(state, {"model": model, "optimizer": optimizer, "scheduler": scheduler})
         generator.set_state(state["generator"])
         start_epoch, elapsed = int(state["epoch"]), float(state.get("seconds", 0.0))
 
-    writer = None
-    if log_dir is not None:
-        from torch.utils.tensorboard import SummaryWriter
-
-        writer = SummaryWriter(log_dir=str(log_dir))
-    start = time.perf_counter()
+    writer = open_writer(log_dir) if log_dir is not None else None
+    clock = RunClock(elapsed)
     bar = tqdm(total=cfg.epochs * steps_per_epoch, initial=start_epoch * steps_per_epoch, disable=not progress, desc="PGD training")
     for epoch in range(start_epoch, cfg.epochs):
         order = torch.randperm(len(y_all), generator=generator)
@@ -238,15 +237,13 @@ def adversarial_training(
                 writer.add_scalar("train/adv_loss", loss.item(), step)
                 writer.add_scalar("train/adv_accuracy", (logits.argmax(1) == y).float().mean().item(), step)
         bar.set_postfix(epoch=epoch + 1, loss=f"{loss.item():.3f}")
-        if resume_file is not None:
-            atomic_save(
-                {"format": _RESUME_FORMAT, "epoch": epoch + 1, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                 "scheduler": scheduler.state_dict(), "generator": generator.get_state(), "config": asdict(cfg),
-                 "seconds": elapsed + time.perf_counter() - start},
-                resume_file,
+        if run_state is not None:
+            run_state.save(
+                epoch=epoch + 1, model=model.state_dict(), optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
+                generator=generator.get_state(), config=cfg.describe(), seconds=clock.seconds,
             )  # fmt: skip
     bar.close()
-    seconds = elapsed + time.perf_counter() - start
+    seconds = clock.seconds
     model.eval()
     clean = evaluate_accuracy(model, test.images, test.labels)
     robust = robust_accuracy(model, test.images, test.labels, cfg.epsilon, steps=cfg.eval_pgd_steps, seed=cfg.seed)
@@ -259,7 +256,7 @@ def adversarial_training(
         "base_clean_accuracy": base_clean, "base_robust_accuracy": base_robust,
         "eval_images": len(test.labels), "train_seconds": seconds,
     }  # fmt: skip
-    meta = {**asdict(cfg), **results, "recipe": "baselines.adversarial_training.adversarial_training"}
+    meta = {**cfg.describe(), **results, "recipe": "baselines.adversarial_training.adversarial_training"}
     save_classifier(model, out, class_names=info["class_names"], input_shape=tuple(info["input_shape"]), dataset=dataset, meta=meta)
     return {**results, "path": str(out)}
 

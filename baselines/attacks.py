@@ -237,7 +237,10 @@ def _prepare(explainer: Explainer, images: Any, targets: Any) -> tuple[torch.Ten
     return x, predicted, tgt
 
 
-def _finish(name, explainer, x, adv, original_maps, adv_maps, targets, predicted, adv_pred, start_q, start_t) -> AttackResult:
+def _finish(
+    name: str, explainer: Explainer, x: torch.Tensor, adv: torch.Tensor, original_maps: np.ndarray, adv_maps: np.ndarray,
+    targets: np.ndarray, predicted: np.ndarray, adv_pred: np.ndarray, start_q: int, start_t: float,
+) -> AttackResult:  # fmt: skip
     return AttackResult(
         images=x.cpu().numpy().astype(np.float32), adversarial=adv.cpu().numpy().astype(np.float32), original_maps=original_maps, adversarial_maps=adv_maps,
         targets=targets, predictions=adv_pred, label_kept=adv_pred == predicted,

@@ -66,7 +66,9 @@ class ClassAwareSubstrate(Substrate):
         """Baselines ``(N, C, H, W)`` in [0, 1] of class ``classes[i]`` for validated ``images``."""
         raise NotImplementedError
 
-    def __call__(self, images, targets=None, generator=None):
+    def __call__(
+        self, images: torch.Tensor, targets: Any = None, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         if isinstance(images, torch.Tensor):
             images = images.detach()  # baselines are constants for the explainers: no graph through them
         x = as_image_batch(images, expected_shape=self.input_shape, device=images.device if isinstance(images, torch.Tensor) else None)
@@ -109,7 +111,9 @@ class FixedClassSubstrate(Substrate):
         label = self.classes if isinstance(self.classes, int) else "per-image"
         self.name = f"{provider.name}[{label}]"
 
-    def __call__(self, images, targets=None, generator=None):
+    def __call__(
+        self, images: torch.Tensor, targets: Any = None, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         n = images.shape[0]
         if isinstance(self.classes, int):
             classes = np.full(n, self.classes)
@@ -187,7 +191,7 @@ class MDTSSubstrate(ClassAwareSubstrate):
                 index[chunk], dist[chunk] = arg.cpu(), best.cpu()
         return index, dist
 
-    def counterfactuals(self, images, classes):
+    def counterfactuals(self, images: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
         index, _ = self.nearest(images, classes)
         out = torch.stack([self.references[int(c)][int(i)] for c, i in zip(classes, index, strict=True)])
         return out.reshape(images.shape)
@@ -246,7 +250,7 @@ class GanmexSubstrate(ClassAwareSubstrate):
         self.classifier = classifier
         self.reject_source_class = bool(reject_source_class)
 
-    def counterfactuals(self, images, classes):
+    def counterfactuals(self, images: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
         if self.reject_source_class:
             assert self.classifier is not None
             predicted = self.classifier.predict(images).cpu()

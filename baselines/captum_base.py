@@ -29,13 +29,14 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import numpy as np
 import torch
 
 from saliency_gym.classifier import FrozenClassifier
 from saliency_gym.explainers import Explainer
-from saliency_gym.substrates import Substrate
+from saliency_gym.substrates import Substrate, make_substrate
 from saliency_gym.validation import check_choice, check_int
 
 #: How ``(N, C, H, W)`` attributions become ``(N, H, W)`` maps.
@@ -140,6 +141,11 @@ class SubstrateBaselineMixin:
     accepts_baseline = True
     substrate: Substrate
     seed: int
+
+    def set_baseline(self, baseline: Any, seed: int | None) -> None:
+        """Validate and keep the baseline spec (as a substrate) and the seed of stochastic ones."""
+        self.substrate = make_substrate(baseline)
+        self.seed = check_seed(seed)
 
     def baselines(self, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """The substrate's ``(N, C, H, W)`` baselines (a stochastic one is seeded by :attr:`seed`)."""

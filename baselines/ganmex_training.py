@@ -20,8 +20,7 @@ the training split of the classifier's dataset (Shih et al. 2021; StarGAN's alte
 from __future__ import annotations
 
 import os
-import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,60 +37,81 @@ from saliency_gym.baselines.ganmex import (
     sample_targets,
     save_generator,
 )
-from saliency_gym.checkpoint import CheckpointError, atomic_save, safe_load
 from saliency_gym.classifier import FrozenClassifier
 from saliency_gym.data import DataSource, load_dataset
-from saliency_gym.validation import check_float, check_int
+from saliency_gym.runs import (
+    RunClock,
+    RunState,
+    TrainingOptions,
+    check_output_dir,
+    open_writer,
+    seed_everything,
+)
 from saliency_gym.zoo import load_classifier
 
 STATE_FORMAT = "saliency_gym.ganmex_training/v1"
 #: Config fields that must match for ``resume=True`` (the rest, e.g. ``steps``, may change).
 _RESUME_FIXED = ("classifier", "dataset", "seed", "batch_size", "gen_width", "n_residual", "critic_width")
+_STATE_KEYS = ("config", "generator", "critic", "opt_g", "opt_d", "step", "rng")
 
 
 @dataclass
-class GanmexTrainingConfig:
+class GanmexTrainingConfig(TrainingOptions):
     """Hyperparameters of :func:`train_ganmex`; the defaults are the shipped recipe."""
+
+    option_kind = "GANMEX training option"
 
     classifier: str = "shape_pairs"
     """Shipped classifier name or checkpoint path; the frozen model whose counterfactuals are learnt."""
     dataset: str | None = None
     """Training data (a :func:`~saliency_gym.data.load_dataset` name); ``None``: the classifier's."""
     seed: int = 0
+    """Seeds the networks' initialisation, the batches and the target classes."""
     steps: int = 1000
     """Generator updates."""
     n_critic: int = 1
     """Critic updates per generator update (StarGAN uses 5; 1 fits the 15-minute CPU budget)."""
     batch_size: int = 32
+    """Images per critic or generator update."""
     lr_generator: float = 2e-4
+    """Adam learning rate of the generator (``betas=(0.5, 0.999)``, as StarGAN)."""
     lr_critic: float = 2e-4
+    """Adam learning rate of the critic."""
     lambda_cls: float = 1.0
+    """Weight of the frozen classifier's cross-entropy towards the target class."""
     lambda_sim: float = 10.0
+    """Weight of the L1 distance to the input (keeps counterfactuals close)."""
     lambda_cyc: float = 0.0
+    """Weight of the cycle-consistency loss (0: off)."""
     lambda_gp: float = 10.0
+    """Weight of the WGAN-GP gradient penalty."""
     gen_width: int = 16
+    """Channels of the generator's first convolution."""
     n_residual: int = 2
+    """Residual blocks in the generator's bottleneck."""
     critic_width: int = 16
+    """Channels of the critic's first convolution."""
     max_train: int | None = None
     """Use only the first ``max_train`` training images (``None``: all)."""
     eval_samples: int = 500
     """Validation images for the final validity/proximity measurement."""
     log_every: int = 25
+    """TensorBoard scalars every ``log_every`` generator updates."""
     checkpoint_every: int = 200
+    """Write the resumable state every ``checkpoint_every`` generator updates."""
 
-    def validate(self) -> None:
-        for name in ("seed",):
-            check_int(name, getattr(self, name), minimum=0)
-        for name in ("steps", "n_critic", "batch_size", "gen_width", "critic_width", "eval_samples", "log_every", "checkpoint_every"):
-            check_int(name, getattr(self, name), minimum=1)
-        check_int("n_residual", self.n_residual, minimum=0)
-        if self.max_train is not None:
-            check_int("max_train", self.max_train, minimum=2)
-        for name in ("lr_generator", "lr_critic"):
-            check_float(name, getattr(self, name), minimum=0.0, exclusive_minimum=True)
+    def validate(self) -> GanmexTrainingConfig:
+        """Check every field; raise ``TypeError``/``ValueError`` naming the bad one."""
+        self.check_ints("seed", "n_residual", minimum=0)
+        self.check_ints("steps", "n_critic", "batch_size", "gen_width", "critic_width", "eval_samples", "log_every",
+                        "checkpoint_every", minimum=1)  # fmt: skip
+        self.check_ints("max_train", minimum=2, optional=True)
+        self.check_floats("lr_generator", "lr_critic", minimum=0.0, exclusive_minimum=True)
         self.loss_weights()
+        return self
 
     def loss_weights(self) -> GanmexLossWeights:
+        """The loss weights (validated by :class:`~saliency_gym.baselines.ganmex.GanmexLossWeights`)."""
         return GanmexLossWeights(self.lambda_cls, self.lambda_sim, self.lambda_cyc, self.lambda_gp)
 
 
@@ -146,8 +166,6 @@ def train_ganmex(
         validity and proximity are measured on ``eval_samples`` validation images translated to
         random other classes.
     """
-    from torch.utils.tensorboard import SummaryWriter
-
     cfg = config or GanmexTrainingConfig()
     if not isinstance(cfg, GanmexTrainingConfig):
         raise TypeError(f"config must be a GanmexTrainingConfig, got {type(cfg).__name__}")
@@ -167,34 +185,21 @@ def train_ganmex(
             f"classifier {cfg.classifier!r} ({classifier.input_shape}, {classifier.num_classes} classes)"
         )
     name = Path(str(cfg.classifier)).stem
-    out_dir = Path(out_dir) if out_dir is not None else Path("runs") / "ganmex" / name
-    state_path = out_dir / "last.pt"
+    out_dir = check_output_dir(out_dir if out_dir is not None else Path("runs") / "ganmex" / name, "out_dir")
+    run_state = RunState(out_dir / "last.pt", STATE_FORMAT, _STATE_KEYS)
     export_path = Path(export) if export is not None else out_dir / "generator.pt"
     weights = cfg.loss_weights()
     c, k = classifier.input_shape[0], classifier.num_classes
 
-    torch.manual_seed(cfg.seed)
+    rng = seed_everything(cfg.seed)
     generator_net = ConditionalGenerator(c, k, width=cfg.gen_width, n_residual=cfg.n_residual).to(classifier.device)
     critic = Critic(c, width=cfg.critic_width).to(classifier.device)
     opt_g = torch.optim.Adam(generator_net.parameters(), lr=cfg.lr_generator, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(critic.parameters(), lr=cfg.lr_critic, betas=(0.5, 0.999))
-    rng = torch.Generator().manual_seed(cfg.seed)
     step, elapsed = 0, 0.0
     if resume:
-        if not state_path.is_file():
-            raise FileNotFoundError(f"--resume: no training state at {state_path}")
-        state = safe_load(state_path, expected_format=STATE_FORMAT,
-                          required_keys=("config", "generator", "critic", "opt_g", "opt_d", "step", "rng"))  # fmt: skip
-        clash = {f: (state["config"].get(f), getattr(cfg, f)) for f in _RESUME_FIXED if state["config"].get(f) != getattr(cfg, f)}
-        if clash:
-            raise ValueError(f"cannot resume {state_path}: settings differ from the saved run (saved, now): {clash}")
-        try:
-            generator_net.load_state_dict(state["generator"])
-            critic.load_state_dict(state["critic"])
-            opt_g.load_state_dict(state["opt_g"])
-            opt_d.load_state_dict(state["opt_d"])
-        except (RuntimeError, ValueError, KeyError) as exc:
-            raise CheckpointError(f"training state {state_path} does not fit the networks: {exc}") from exc
+        state = run_state.load(config=cfg.describe(), fixed=_RESUME_FIXED)
+        run_state.restore(state, {"generator": generator_net, "critic": critic, "opt_g": opt_g, "opt_d": opt_d})
         rng.set_state(state["rng"])
         torch.set_rng_state(state["torch_rng"])
         step, elapsed = int(state["step"]), float(state.get("seconds", 0.0))
@@ -207,17 +212,16 @@ def train_ganmex(
         return x_all[idx].to(classifier.device), y_all[idx].to(classifier.device)
 
     def save_state() -> None:
-        atomic_save(
-            {"format": STATE_FORMAT, "config": asdict(cfg), "generator": generator_net.state_dict(),
-             "critic": critic.state_dict(), "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
-             "step": step, "rng": rng.get_state(), "torch_rng": torch.get_rng_state(), "seconds": elapsed},
-            state_path,
+        run_state.save(
+            config=cfg.describe(), generator=generator_net.state_dict(), critic=critic.state_dict(),
+            opt_g=opt_g.state_dict(), opt_d=opt_d.state_dict(), step=step, rng=rng.get_state(),
+            torch_rng=torch.get_rng_state(), seconds=elapsed,
         )  # fmt: skip
 
-    writer = SummaryWriter(str(out_dir / "tb"), purge_step=step if step else None)
-    writer.add_text("config", str(asdict(cfg)), step)
+    writer = open_writer(out_dir / "tb", purge_step=step)
+    writer.add_text("config", str(cfg.describe()), step)
     bar = tqdm(total=cfg.steps, initial=min(step, cfg.steps), disable=not progress, desc=f"train-ganmex {name}")
-    start = time.perf_counter() - elapsed
+    clock = RunClock(elapsed)
     generator_net.train()
     critic.train()
     try:
@@ -244,11 +248,11 @@ def train_ganmex(
                 bar.set_postfix(valid=f"{g_parts['generator/validity']:.2f}", l1=f"{g_parts['generator/sim_l1']:.3f}",
                                 w=f"{d_parts['critic/wasserstein']:.2f}")  # fmt: skip
             if step % cfg.checkpoint_every == 0 or step == cfg.steps:
-                elapsed = time.perf_counter() - start
+                elapsed = clock.seconds
                 save_state()
     finally:
         bar.close()
-    elapsed = time.perf_counter() - start
+    elapsed = clock.seconds
 
     generator_net.eval()
     val = load_dataset(dataset, "val")
@@ -258,17 +262,13 @@ def train_ganmex(
     writer.add_scalar("eval/validity", metrics["validity"], step)
     writer.add_scalar("eval/proximity_l1", metrics["proximity_l1"], step)
     writer.close()
-    meta = {**asdict(cfg), **metrics, "train_seconds": elapsed, "steps_done": step}
+    meta = {**cfg.describe(), **metrics, "train_seconds": elapsed, "steps_done": step}
     save_generator(generator_net.cpu(), export_path, class_names=classifier.class_names or [],
                    input_shape=classifier.input_shape, classifier=str(cfg.classifier), meta=meta)  # fmt: skip
     return {**metrics, "steps": step, "seconds": elapsed, "generator_path": str(export_path),
-            "state_path": str(state_path), "dataset": dataset}  # fmt: skip
+            "state_path": str(run_state.path), "dataset": dataset}  # fmt: skip
 
 
 def config_from_kwargs(**kwargs: Any) -> GanmexTrainingConfig:
     """A :class:`GanmexTrainingConfig` from keyword arguments, rejecting unknown names clearly."""
-    allowed = {f.name for f in fields(GanmexTrainingConfig)}
-    unknown = sorted(set(kwargs) - allowed)
-    if unknown:
-        raise TypeError(f"unknown GANMEX training option(s) {unknown}; allowed: {sorted(allowed)}")
-    return GanmexTrainingConfig(**kwargs)
+    return GanmexTrainingConfig.from_kwargs(**kwargs)

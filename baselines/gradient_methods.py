@@ -21,7 +21,6 @@ from saliency_gym.baselines.captum_base import (
     unchecked_range,
 )
 from saliency_gym.classifier import FrozenClassifier
-from saliency_gym.substrates import make_substrate
 from saliency_gym.validation import check_choice, check_float, check_int
 
 
@@ -115,11 +114,10 @@ class IntegratedGradientsExplainer(SubstrateBaselineMixin, CaptumGradientExplain
         channel_reduction: str | None = None,
     ) -> None:
         super().__init__(classifier, channel_reduction)
-        self.substrate = make_substrate(baseline)
+        self.set_baseline(baseline, seed)
         self.n_steps = check_int("n_steps", n_steps, minimum=1)
         self.method = check_choice("method", method, IG_METHODS)
         self.internal_batch_size = None if internal_batch_size is None else check_int("internal_batch_size", internal_batch_size, minimum=1)
-        self.seed = check_seed(seed)
 
     def expected_queries(self) -> int:
         return self.n_steps
@@ -233,10 +231,9 @@ class GradientShapExplainer(SubstrateBaselineMixin, CaptumGradientExplainer):
         channel_reduction: str | None = None,
     ) -> None:
         super().__init__(classifier, channel_reduction)
-        self.substrate = make_substrate(baseline)
+        self.set_baseline(baseline, seed)
         self.n_samples = check_int("n_samples", n_samples, minimum=1)
         self.stdevs = check_float("stdevs", stdevs, minimum=0.0)
-        self.seed = check_seed(seed)
 
     def expected_queries(self) -> int:
         return self.n_samples
@@ -321,10 +318,9 @@ class DeepLiftExplainer(SubstrateBaselineMixin, CaptumGradientExplainer):
     ) -> None:
         super().__init__(classifier, channel_reduction)
         classifier.module  # noqa: B018 - raises TypeError for a classifier that wraps a plain callable
-        self.substrate = make_substrate(baseline)
+        self.set_baseline(baseline, seed)
         self.multiply_by_inputs = bool(multiply_by_inputs)
         self.eps = check_float("eps", eps, minimum=0.0, exclusive_minimum=True)
-        self.seed = check_seed(seed)
 
     def expected_queries(self) -> int:
         return 2

@@ -41,36 +41,19 @@ from __future__ import annotations
 
 import copy
 import os
-import time
-from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import nn
 from tqdm.auto import tqdm
 
-from saliency_gym.baselines.differentiable_explainers import (
-    DIFFERENTIABLE_EXPLAINERS,
-    DifferentiableExplainer,
-    make_differentiable_explainer,
-)
-from saliency_gym.checkpoint import CheckpointError, atomic_save, safe_load
-from saliency_gym.classifier import FrozenClassifier
-from saliency_gym.data import available_datasets, load_dataset
-from saliency_gym.data.tabular import available_tabular_datasets, load_tabular
-from saliency_gym.metrics.insertion_deletion import deletion_curve, insertion_curve
-from saliency_gym.metrics.soft_insertion_deletion import (
-    DELETION_FORMS,
-    feature_deletion_curve,
-    feature_insertion_curve,
-    soft_insertion_deletion,
-)
-from saliency_gym.models import TabularMLP
-from saliency_gym.validation import check_choice, check_float, check_int
-from saliency_gym.zoo import load_classifier_module, save_classifier
+from saliency_gym.baselines.differentiable_explainers import make_differentiable_explainer
+from saliency_gym.baselines.idexpo_config import IDExpOConfig
+from saliency_gym.baselines.idexpo_objective import evaluate_faithfulness, idexpo_loss, select_best
+from saliency_gym.baselines.tabular_training import IDExpOTask, load_task, train_tabular_classifier
+from saliency_gym.runs import RunClock, RunState, check_output_dir, open_writer, snapshot_state
+from saliency_gym.validation import resolve_device
+from saliency_gym.zoo import save_classifier
 
 STATE_FORMAT = "saliency_gym.idexpo_state/v1"
 #: Settings a resumed run must share with the saved one (``steps`` may grow).
@@ -78,7 +61,10 @@ _RESUME_FIXED = (
     "classifier", "explainer", "lambda_ins_del", "lambda_l2", "temperature", "n_steps", "fraction",
     "baseline", "deletion_form", "detach_thresholds", "lr", "weight_decay", "batch_size", "seed", "eval_every", "val_size",
 )  # fmt: skip
+_STATE_KEYS = ("config", "model", "optimizer", "step", "rng", "order", "position", "history")
 
+# ``IDExpOConfig``, the task loader, the loss and the selection live in their own modules
+# (:mod:`.idexpo_config`, :mod:`.tabular_training`, :mod:`.idexpo_objective`) and are re-exported here.
 __all__ = [
     "IDExpOConfig",
     "IDExpOTask",
@@ -91,282 +77,6 @@ __all__ = [
 ]
 
 
-# ---------------------------------------------------------------------------------------- config
-@dataclass
-class IDExpOConfig:
-    """Hyperparameters of :func:`fine_tune`.
-
-    ``benchmarks/bench_idexpo.py`` lists the recipes it measured per dataset (``RECIPES``); on the
-    image sets it uses ``deletion_form="direct"``, since the ratio form's ``log p_y(x_del)`` is
-    unbounded below and dominated the loss in short runs on shapes.
-    """
-
-    classifier: str = "shapes"
-    """Shipped classifier name, checkpoint path, or tabular dataset name (a base MLP is trained)."""
-    explainer: str = "gradcam"
-    """Differentiable explainer: ``"gradcam"``, ``"gradient"`` or ``"input_x_gradient"``."""
-    lambda_ins_del: float = 0.3
-    """``lambda1``, weight of soft insertion + soft deletion."""
-    lambda_l2: float = 1e-3
-    """``lambda2``, weight of ``mean(e^2)``."""
-    temperature: float = 1.0
-    """``tau`` of the soft masks (the paper's 1)."""
-    n_steps: int = 8
-    """Soft-metric steps (``D // n_steps`` features per step)."""
-    fraction: float = 0.5
-    """Share of the steps used (the paper's ``K = 0.5``: the top half of the features)."""
-    baseline: float = 0.0
-    """Value of absent features, in the soft metrics and the hard selection metrics."""
-    deletion_form: str = "ratio"
-    """``"ratio"`` (the paper's) or ``"direct"``."""
-    detach_thresholds: bool = False
-    """Treat the soft masks' thresholds and scale as constants (the authors' code)."""
-    lr: float = 5e-5
-    weight_decay: float = 0.0
-    steps: int = 150
-    batch_size: int = 32
-    eval_every: int = 50
-    val_size: int = 200
-    """Validation inputs scored for model selection (the first ``val_size`` of the split)."""
-    accuracy_drop: float = 0.01
-    """Allowed drop of validation accuracy below the starting model's (the floor)."""
-    accuracy_floor: float | None = None
-    """An absolute validation-accuracy floor instead of ``start - accuracy_drop``."""
-    checkpoint_every: int = 50
-    seed: int = 0
-    tabular_epochs: int = 60
-    """Epochs of the base MLP when ``classifier`` names a tabular dataset."""
-
-    def validate(self) -> IDExpOConfig:
-        """Check every field; raise ``TypeError``/``ValueError`` naming the bad one."""
-        if not isinstance(self.classifier, (str, os.PathLike)):
-            raise TypeError(f"classifier must be a name or a path, got {type(self.classifier).__name__}")
-        check_choice("explainer", self.explainer, DIFFERENTIABLE_EXPLAINERS)
-        check_float("lambda_ins_del", self.lambda_ins_del, minimum=0.0)
-        check_float("lambda_l2", self.lambda_l2, minimum=0.0)
-        check_float("temperature", self.temperature, minimum=0.0, exclusive_minimum=True)
-        check_int("n_steps", self.n_steps, minimum=1)
-        check_float("fraction", self.fraction, minimum=0.0, maximum=1.0, exclusive_minimum=True)
-        check_float("baseline", self.baseline)
-        check_choice("deletion_form", self.deletion_form, DELETION_FORMS)
-        if not isinstance(self.detach_thresholds, bool):
-            raise TypeError(f"detach_thresholds must be a bool, got {type(self.detach_thresholds).__name__}")
-        check_float("lr", self.lr, minimum=0.0, exclusive_minimum=True)
-        check_float("weight_decay", self.weight_decay, minimum=0.0)
-        for name in ("steps", "batch_size", "eval_every", "val_size", "checkpoint_every", "tabular_epochs"):
-            check_int(name, getattr(self, name), minimum=1)
-        check_int("seed", self.seed, minimum=0)
-        check_float("accuracy_drop", self.accuracy_drop, minimum=0.0, maximum=1.0)
-        if self.accuracy_floor is not None:
-            check_float("accuracy_floor", self.accuracy_floor, minimum=0.0, maximum=1.0)
-        return self
-
-    @classmethod
-    def from_kwargs(cls, **kwargs: Any) -> IDExpOConfig:
-        """A validated config from keyword arguments, rejecting unknown names clearly."""
-        allowed = {f.name for f in fields(cls)}
-        unknown = sorted(set(kwargs) - allowed)
-        if unknown:
-            raise TypeError(f"unknown ID-ExpO option(s) {unknown}; allowed: {sorted(allowed)}")
-        return cls(**kwargs).validate()
-
-
-# ---------------------------------------------------------------------------------------- task
-@dataclass
-class IDExpOTask:
-    """A trainable model and its data splits as tensors."""
-
-    model: nn.Module
-    kind: str
-    """``"image"`` or ``"tabular"``."""
-    dataset: str
-    class_names: tuple[str, ...]
-    input_shape: tuple[int, ...]
-    """``(C, H, W)`` for images; ``(1, 1, F)`` for tables (how the checkpoint records it)."""
-    splits: dict[str, tuple[torch.Tensor, torch.Tensor]] = field(repr=False)
-    """``{"train" | "val" | "test": (inputs, labels)}``; tables as ``(N, F)`` rows."""
-    source_path: str
-
-
-def train_tabular_classifier(
-    dataset: str,
-    out: str | os.PathLike[str],
-    *,
-    seed: int = 0,
-    epochs: int = 60,
-    hidden: tuple[int, ...] = (64, 64),
-    lr: float = 3e-3,
-    batch_size: int = 64,
-    progress: bool = False,
-) -> Path:
-    """Train a :class:`TabularMLP` on a shipped table (seeded) and save it as a classifier checkpoint.
-
-    The best epoch on the validation split is kept; the checkpoint records ``input_shape (1, 1, F)``
-    and ``meta["kind"] = "tabular"``. Load the module with
-    :func:`saliency_gym.zoo.load_classifier_module`.
-    """
-    check_choice("tabular dataset", dataset, available_tabular_datasets())
-    epochs = check_int("epochs", epochs, minimum=1)
-    torch.manual_seed(check_int("seed", seed, minimum=0))
-    generator = torch.Generator().manual_seed(seed)
-    train, val = load_tabular(dataset, "train").arrays(), load_tabular(dataset, "val").arrays()
-    x, y = torch.from_numpy(train.features), torch.from_numpy(train.labels)
-    xv, yv = torch.from_numpy(val.features), torch.from_numpy(val.labels)
-    source = load_tabular(dataset, "train")
-    model = TabularMLP(source.num_features, source.num_classes, hidden=hidden)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
-    best, best_state = -1.0, None
-    for _ in tqdm(range(epochs), disable=not progress, desc=f"train {dataset} MLP"):
-        model.train()
-        order = torch.randperm(len(y), generator=generator)
-        for i in range(0, len(y), batch_size):
-            idx = order[i : i + batch_size]
-            loss = F.cross_entropy(model(x[idx]), y[idx])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-        model.eval()
-        with torch.no_grad():
-            acc = float((model(xv).argmax(1) == yv).float().mean())
-        if acc >= best:
-            best, best_state = acc, copy.deepcopy(model.state_dict())
-    assert best_state is not None
-    model.load_state_dict(best_state)
-    meta = {"kind": "tabular", "seed": seed, "epochs": epochs, "val_accuracy": best, "feature_names": list(source.feature_names)}
-    return save_classifier(model, out, class_names=source.class_names, input_shape=(1, 1, source.num_features), dataset=dataset, meta=meta)
-
-
-def load_task(classifier: str | os.PathLike[str], *, out_dir: str | os.PathLike[str] | None = None, seed: int = 0,
-              tabular_epochs: int = 60) -> IDExpOTask:  # fmt: skip
-    """Load a trainable model and its dataset's splits.
-
-    ``classifier`` is a shipped name or a checkpoint path (its recorded dataset gives the data), or
-    a tabular dataset name: then a base MLP is trained first and saved to ``<out_dir>/base.pt``
-    (reused when present).
-    """
-    if not isinstance(classifier, (str, os.PathLike)):
-        raise TypeError(f"classifier must be a name or a path, got {type(classifier).__name__}")
-    text = os.fspath(classifier)
-    if text in available_tabular_datasets():
-        if out_dir is None:
-            raise ValueError("a tabular dataset name needs out_dir (where the base MLP is saved)")
-        base = Path(out_dir) / "base.pt"
-        if not base.is_file():
-            train_tabular_classifier(text, base, seed=seed, epochs=tabular_epochs)
-        text = str(base)
-    model, info = load_classifier_module(text)
-    dataset = str(info.get("dataset", ""))
-    names = tuple(info["class_names"])
-    shape = tuple(int(s) for s in info["input_shape"])
-    if dataset in available_tabular_datasets():
-        splits = {}
-        for split in ("train", "val", "test"):
-            arrays = load_tabular(dataset, split).arrays()
-            splits[split] = (torch.from_numpy(arrays.features), torch.from_numpy(arrays.labels))
-        kind = "tabular"
-    elif dataset in available_datasets():
-        splits = {}
-        for split in ("train", "val", "test"):
-            arrays = load_dataset(dataset, split).arrays()
-            splits[split] = (torch.from_numpy(arrays.images), torch.from_numpy(arrays.labels))
-        kind = "image"
-    else:
-        raise ValueError(
-            f"classifier {text!r} records dataset {dataset!r}; ID-ExpO fine-tuning needs one of "
-            f"{available_datasets() + available_tabular_datasets()}"
-        )
-    return IDExpOTask(model=model, kind=kind, dataset=dataset, class_names=names, input_shape=shape, splits=splits, source_path=str(info["path"]))
-
-
-# ---------------------------------------------------------------------------------------- loss
-def idexpo_loss(
-    model: nn.Module,
-    explainer: DifferentiableExplainer,
-    inputs: torch.Tensor,
-    labels: torch.Tensor,
-    config: IDExpOConfig,
-) -> tuple[torch.Tensor, dict[str, float]]:
-    """``CE + lambda1 (soft ins + soft del) + lambda2 mean(e^2)`` on one batch, and its parts.
-
-    The explanation is of the true class, differentiable in the parameters
-    (``explainer.create_graph`` should be true for training).
-    """
-    logits = model(inputs)
-    ce = F.cross_entropy(logits, labels)
-    e = explainer(inputs, labels)
-    soft = soft_insertion_deletion(
-        model, inputs, e, labels, temperature=config.temperature, n_steps=config.n_steps,
-        fraction=config.fraction, baseline=config.baseline, deletion_form=config.deletion_form,
-        detach_thresholds=config.detach_thresholds,
-    )  # fmt: skip
-    ins, dele = soft.insertion.mean(), soft.deletion.mean()
-    l2 = e.pow(2).mean()
-    regulariser = config.lambda_ins_del * (ins + dele) + config.lambda_l2 * l2
-    total = ce + regulariser
-    parts = {
-        "loss/total": total.item(), "loss/ce": ce.item(), "loss/soft_insertion": ins.item(),
-        "loss/soft_deletion": dele.item(), "loss/l2": l2.item(), "loss/regulariser": regulariser.item(),
-        "train/accuracy": float((logits.argmax(1) == labels).float().mean()),
-    }  # fmt: skip
-    return total, parts
-
-
-# ---------------------------------------------------------------------------------------- evaluation
-def _maps(explainer: DifferentiableExplainer, x: torch.Tensor, y: torch.Tensor, chunk: int = 128) -> np.ndarray:
-    """Detached maps of ``explainer`` in chunks (no graph kept)."""
-    keep = explainer.create_graph
-    explainer.create_graph = False
-    try:
-        return np.concatenate([explainer(x[i : i + chunk], y[i : i + chunk]).detach().cpu().numpy() for i in range(0, len(x), chunk)])
-    finally:
-        explainer.create_graph = keep
-
-
-def evaluate_faithfulness(
-    model: nn.Module,
-    explainer: DifferentiableExplainer,
-    inputs: torch.Tensor,
-    labels: torch.Tensor,
-    *,
-    kind: str,
-    baseline: float = 0.0,
-    input_shape: tuple[int, ...] | None = None,
-) -> dict[str, float]:
-    """Accuracy and hard insertion/deletion AUCs of ``explainer``'s maps (true classes).
-
-    Images: RISE's curves with one row per step (``step = W``) and the constant ``baseline`` as
-    the substrate for both; tables: one feature per step, features replaced by ``baseline``.
-    """
-    check_choice("kind", kind, ("image", "tabular"))
-    model.eval()
-    with torch.no_grad():
-        accuracy = float((torch.cat([model(inputs[i : i + 256]) for i in range(0, len(inputs), 256)]).argmax(1) == labels).float().mean())
-    maps = _maps(explainer, inputs, labels)
-    if kind == "image":
-        frozen = FrozenClassifier(copy.deepcopy(model), input_shape or tuple(inputs.shape[1:]), device=inputs.device, name="idexpo")
-        ins = insertion_curve(frozen, inputs, maps, labels, substrate=float(baseline))
-        dele = deletion_curve(frozen, inputs, maps, labels, substrate=float(baseline))
-    else:
-        ins = feature_insertion_curve(model, inputs, maps, labels, baseline=float(baseline))
-        dele = feature_deletion_curve(model, inputs, maps, labels, baseline=float(baseline))
-    return {"accuracy": accuracy, "insertion_auc": ins.mean_auc, "deletion_auc": dele.mean_auc}
-
-
-def select_best(history: list[dict[str, Any]], floor: float) -> dict[str, Any] | None:
-    """The evaluation with the largest ``insertion_auc - deletion_auc`` among those with
-    ``accuracy >= floor`` (the earliest on ties), or ``None`` when none reaches the floor."""
-    floor = check_float("floor", floor, minimum=0.0, maximum=1.0)
-    best = None
-    for record in history:
-        if record["accuracy"] + 1e-12 < floor:
-            continue
-        score = record["insertion_auc"] - record["deletion_auc"]
-        if best is None or score > best["insertion_auc"] - best["deletion_auc"]:
-            best = record
-    return best
-
-
-# ---------------------------------------------------------------------------------------- fine-tuning
 def fine_tune(
     config: IDExpOConfig | None = None,
     out_dir: str | os.PathLike[str] = "runs/idexpo",
@@ -395,19 +105,15 @@ def fine_tune(
         RuntimeError: no evaluated model reached the accuracy floor (only possible with an
             explicit ``accuracy_floor`` above the starting model's accuracy).
     """
-    from torch.utils.tensorboard import SummaryWriter
-
-    from saliency_gym.validation import resolve_device
-
     cfg = config or IDExpOConfig()
     if not isinstance(cfg, IDExpOConfig):
         raise TypeError(f"config must be an IDExpOConfig, got {type(cfg).__name__}")
     cfg.validate()
     dev = resolve_device(device)
-    out = Path(out_dir)
-    state_path = out / "last.pt"
-    if resume and not state_path.is_file():
-        raise FileNotFoundError(f"resume: no ID-ExpO state at {state_path}")
+    out = check_output_dir(out_dir, "out_dir")
+    run_state = RunState(out / "last.pt", STATE_FORMAT, _STATE_KEYS, what="ID-ExpO state")
+    if resume:
+        run_state.require()  # before a tabular base model is trained
     task = load_task(cfg.classifier, out_dir=out, seed=cfg.seed, tabular_epochs=cfg.tabular_epochs)
     model = task.model.to(dev).eval()  # batch norm frozen (see the module docstring)
     for p in model.parameters():
@@ -430,16 +136,8 @@ def fine_tune(
         return {"step": at, **metrics}
 
     if resume:
-        state = safe_load(state_path, expected_format=STATE_FORMAT,
-                          required_keys=("config", "model", "optimizer", "step", "rng", "order", "position", "history"))  # fmt: skip
-        clash = {f: (state["config"].get(f), getattr(cfg, f)) for f in _RESUME_FIXED if state["config"].get(f) != getattr(cfg, f)}
-        if clash:
-            raise ValueError(f"cannot resume {state_path}: settings differ from the saved run (saved, now): {clash}")
-        try:
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-        except (RuntimeError, ValueError, KeyError) as exc:
-            raise CheckpointError(f"ID-ExpO state {state_path} does not fit the model: {exc}") from exc
+        state = run_state.load(config=cfg.describe(), fixed=_RESUME_FIXED)
+        run_state.restore(state, {"model": model, "optimizer": optimizer})
         rng.set_state(state["rng"])
         order, position = state["order"], int(state["position"])
         step, elapsed = int(state["step"]), float(state.get("seconds", 0.0))
@@ -455,26 +153,25 @@ def fine_tune(
         chosen = select_best(history, floor)
         if chosen is not None and chosen["step"] != best_step:
             best_step = int(chosen["step"])
-            best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+            best_state = snapshot_state(model)
 
     if not resume:
         refresh_best()
 
     def save_state() -> None:
-        atomic_save(
-            {"format": STATE_FORMAT, "config": asdict(cfg), "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-             "step": step, "rng": rng.get_state(), "order": order, "position": position, "history": history,
-             "best_state": best_state, "best_step": best_step, "seconds": elapsed},
-            state_path,
+        run_state.save(
+            config=cfg.describe(), model=model.state_dict(), optimizer=optimizer.state_dict(), step=step,
+            rng=rng.get_state(), order=order, position=position, history=history, best_state=best_state,
+            best_step=best_step, seconds=elapsed,
         )  # fmt: skip
 
-    writer = SummaryWriter(str(out / "tb"), purge_step=step if step else None)
+    writer = open_writer(out / "tb", purge_step=step)
     if step == 0:
-        writer.add_text("config", str(asdict(cfg)), 0)
+        writer.add_text("config", str(cfg.describe()), 0)
         for key in ("accuracy", "insertion_auc", "deletion_auc"):
             writer.add_scalar(f"val/{key}", start_record[key], 0)
     bar = tqdm(total=cfg.steps, initial=min(step, cfg.steps), disable=not progress, desc=f"idexpo {Path(str(cfg.classifier)).stem}/{cfg.explainer}")
-    clock = time.perf_counter() - elapsed
+    clock = RunClock(elapsed)
     try:
         while step < cfg.steps:
             if position + cfg.batch_size > len(order):
@@ -497,12 +194,12 @@ def fine_tune(
                     writer.add_scalar(f"val/{key}", record[key], step)
                 bar.set_postfix(acc=f"{record['accuracy']:.3f}", ins=f"{record['insertion_auc']:.3f}", dele=f"{record['deletion_auc']:.3f}")
             if step % cfg.checkpoint_every == 0 or step == cfg.steps:
-                elapsed = time.perf_counter() - clock
+                elapsed = clock.seconds
                 save_state()
     finally:
         bar.close()
         writer.close()
-    elapsed = time.perf_counter() - clock
+    elapsed = clock.seconds
     if best_state is None:
         raise RuntimeError(
             f"no evaluated model reached the validation accuracy floor {floor:.4f} "
@@ -512,7 +209,7 @@ def fine_tune(
     final = copy.deepcopy(model).cpu()
     final.load_state_dict(best_state)
     meta = {
-        "kind": task.kind, "idexpo": asdict(cfg), "base_classifier": os.fspath(cfg.classifier), "selected_step": best_step,
+        "kind": task.kind, "idexpo": cfg.describe(), "base_classifier": os.fspath(cfg.classifier), "selected_step": best_step,
         "accuracy_floor": floor, "val_start": start_record, "val_selected": selected,
     }  # fmt: skip
     path = save_classifier(final, out / "classifier.pt", class_names=task.class_names, input_shape=task.input_shape, dataset=task.dataset, meta=meta)

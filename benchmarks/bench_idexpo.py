@@ -48,7 +48,9 @@ from typing import Any
 
 import torch
 
-from saliency_gym.baselines.idexpo import IDExpOConfig, fine_tune, load_task
+from saliency_gym.baselines.idexpo import fine_tune
+from saliency_gym.baselines.idexpo_config import IDExpOConfig
+from saliency_gym.baselines.tabular_training import load_task
 from saliency_gym.classifier import FrozenClassifier
 from saliency_gym.explainers import Explainer, make_explainer
 from saliency_gym.metrics.insertion_deletion import deletion_curve, insertion_curve

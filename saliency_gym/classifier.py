@@ -76,7 +76,7 @@ class FrozenClassifier:
             raise ValueError(f"input_shape must be (C, H, W) with positive sizes, got {input_shape}")
         self.device = resolve_device(device)
         self.batch_size = check_int("batch_size", batch_size, minimum=1)
-        self.input_shape: tuple[int, int, int] = input_shape  # type: ignore[assignment]
+        self.input_shape: tuple[int, int, int] = input_shape
         self.outputs = outputs
         self.check_range = bool(check_range)
         self.name = name
@@ -94,7 +94,8 @@ class FrozenClassifier:
             self.class_names = tuple(str(i) for i in range(check_int("num_classes", num_classes, minimum=2)))
         else:
             self.class_names = None
-        self._mean = self._std = None
+        self._mean: torch.Tensor | None = None
+        self._std: torch.Tensor | None = None
         if normalize is not None:
             mean, std = (torch.as_tensor(v, dtype=torch.float32, device=self.device) for v in normalize)
             if mean.numel() != input_shape[0] or std.numel() != input_shape[0] or (std <= 0).any():
@@ -160,7 +161,7 @@ class FrozenClassifier:
         return self._fast_model
 
     def _forward(self, x: torch.Tensor, fast: bool = False) -> torch.Tensor:
-        if self._mean is not None:
+        if self._mean is not None and self._std is not None:
             x = (x - self._mean) / self._std
         out = self._inference_model()(x) if fast else self.model(x)
         if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape[0] != x.shape[0]:
@@ -224,7 +225,7 @@ class FrozenClassifier:
         self._fast_model = None  # rebuilt for the new device on the next call
         if isinstance(self.model, nn.Module):
             self.model.to(self.device)
-        if self._mean is not None:
+        if self._mean is not None and self._std is not None:
             self._mean, self._std = self._mean.to(self.device), self._std.to(self.device)
         return self
 
@@ -240,8 +241,10 @@ def optimize_for_inference(module: nn.Module, input_shape: Sequence[int], device
     """An inference-only copy of ``module``: traced, frozen, batch norm folded (TorchScript).
 
     TorchScript is deprecated in recent PyTorch releases but remains the fastest way to run small
-    CNNs on a CPU without a compile step; where it is unavailable or fails, the copy falls back to
-    ``torch.fx`` conv/batch-norm fusion, and failing that to the eager module.
+    CNNs on a CPU without a compile step; where it is unavailable or fails (a module with
+    data-dependent control flow, say), the copy falls back to ``torch.fx`` conv/batch-norm fusion,
+    and failing that to the eager module. A fallback is announced with a :class:`UserWarning` that
+    names the path taken and why: it is still correct, only slower.
     """
     import copy
     import warnings
@@ -255,11 +258,19 @@ def optimize_for_inference(module: nn.Module, input_shape: Sequence[int], device
             fast = torch.jit.optimize_for_inference(traced)
             fast(example)
         return fast
-    except Exception:  # noqa: BLE001 - any failure means: use a simpler, still correct path
-        pass
+    except Exception as exc:  # noqa: BLE001 - any failure means: use a simpler, still correct path
+        reason = f"TorchScript tracing of {type(module).__name__} failed ({type(exc).__name__}: {exc})"
     try:
         from torch.fx.experimental.optimization import fuse
 
-        return fuse(reference)
-    except Exception:  # noqa: BLE001
+        fused: nn.Module = fuse(reference)
+    except Exception as exc:  # noqa: BLE001
+        warnings.warn(
+            f"optimize=True: {reason}, and torch.fx fusion failed too ({type(exc).__name__}: {exc}); "
+            "falling back to the eager module",
+            UserWarning,
+            stacklevel=2,
+        )
         return module
+    warnings.warn(f"optimize=True: {reason}; falling back to torch.fx conv/batch-norm fusion", UserWarning, stacklevel=2)
+    return fused

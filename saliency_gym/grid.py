@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from saliency_gym.validation import check_int
+from saliency_gym.types import MapBatch
+from saliency_gym.validation import as_map_batch, check_int
 
 
 class PatchGrid:
@@ -78,7 +79,7 @@ class PatchGrid:
         if tuple(pixel_values.shape[-2:]) != (self.height, self.width):
             raise ValueError(f"expected (..., {self.height}, {self.width}) pixel values, got {tuple(pixel_values.shape)}")
         is_numpy = not isinstance(pixel_values, torch.Tensor)
-        values = torch.as_tensor(np.asarray(pixel_values)) if is_numpy else pixel_values
+        values = pixel_values if isinstance(pixel_values, torch.Tensor) else torch.as_tensor(np.asarray(pixel_values))
         lead = values.shape[:-2]
         flat = values.reshape(-1, self.height * self.width).to(torch.float64 if values.dtype == torch.float64 else torch.float32)
         index = self.index_tensor(flat.device).reshape(-1).expand(flat.shape[0], -1)
@@ -86,6 +87,26 @@ class PatchGrid:
         sums.scatter_add_(1, index, flat)
         means = (sums / torch.as_tensor(self.cell_sizes, dtype=flat.dtype, device=flat.device)).reshape(*lead, self.num_cells)
         return means.numpy() if is_numpy else means
+
+    def cell_scores(self, maps: MapBatch | torch.Tensor) -> np.ndarray:
+        """Score each cell of each map by the map's mean over the cell: ``float64 (N, cells)``.
+
+        ``maps`` are ``(N, H, W)`` finite saliency maps of this grid's size (NumPy or torch),
+        validated as the metrics validate them.
+        """
+        m = as_map_batch(maps, shape=(self.height, self.width))
+        scores = self.cell_means(m)
+        assert isinstance(scores, np.ndarray)
+        return scores
+
+    def cell_order(self, maps: MapBatch | torch.Tensor, k: int | None = None) -> np.ndarray:
+        """Cells of each map by decreasing :meth:`cell_scores`, ties by lower cell id: ``int64 (N, k)``.
+
+        ``k`` (default: all cells) keeps the first ``k`` cells, e.g. an episode's budget.
+        """
+        k = self.num_cells if k is None else check_int("k", k, minimum=1, maximum=self.num_cells)
+        order = np.argsort(-self.cell_scores(maps), axis=1, kind="stable")[:, :k]
+        return order.astype(np.int64)
 
     def __repr__(self) -> str:
         return f"PatchGrid({self.height}x{self.width} pixels, {self.rows}x{self.cols} cells)"

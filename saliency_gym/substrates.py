@@ -145,7 +145,7 @@ class CallableSubstrate(Substrate):
 
     def __init__(self, fn: Callable[..., torch.Tensor], name: str | None = None) -> None:
         self.fn = fn
-        self.name = name or getattr(fn, "__name__", "callable")
+        self.name = name or str(getattr(fn, "__name__", "callable"))
 
     def __call__(self, images, targets=None, generator=None):
         out = self.fn(images, targets)

@@ -13,9 +13,9 @@ import numpy.typing as npt
 import torch
 
 #: ``(N, C, H, W)`` floats in [0, 1]: a batch of images (NumPy or torch).
-ImageBatch: TypeAlias = Union[npt.NDArray[np.floating[Any]], torch.Tensor]
+ImageBatch: TypeAlias = npt.NDArray[np.floating[Any]] | torch.Tensor
 #: ``(C, H, W)`` floats in [0, 1]: one image.
-Image: TypeAlias = Union[npt.NDArray[np.floating[Any]], torch.Tensor]
+Image: TypeAlias = npt.NDArray[np.floating[Any]] | torch.Tensor
 #: ``(N, H, W)`` float saliency maps, larger = more important.
 MapBatch: TypeAlias = npt.NDArray[np.floating[Any]]
 #: ``(N, H, W)`` boolean evidence masks.

@@ -30,11 +30,21 @@ def check_int(name: str, value: Any, *, minimum: int | None = None, maximum: int
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name} must be an integer, got {type(value).__name__} ({value!r})")
     value = int(value)
-    if minimum is not None and value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    _check_bounds(name, value, minimum, maximum)
+    return value
+
+
+def _check_bounds(
+    name: str, value: float, minimum: float | None, maximum: float | None, exclusive_minimum: bool = False
+) -> None:
+    """Raise a ``ValueError`` when ``value`` lies outside ``[minimum, maximum]`` (``(minimum, ...`` when exclusive)."""
+    if minimum is not None:
+        if exclusive_minimum and value <= minimum:
+            raise ValueError(f"{name} must be > {minimum}, got {value}")
+        if not exclusive_minimum and value < minimum:
+            raise ValueError(f"{name} must be >= {minimum}, got {value}")
     if maximum is not None and value > maximum:
         raise ValueError(f"{name} must be <= {maximum}, got {value}")
-    return value
 
 
 def check_float(
@@ -51,13 +61,7 @@ def check_float(
     value = float(value)
     if not np.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value}")
-    if minimum is not None:
-        if exclusive_minimum and value <= minimum:
-            raise ValueError(f"{name} must be > {minimum}, got {value}")
-        if not exclusive_minimum and value < minimum:
-            raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    if maximum is not None and value > maximum:
-        raise ValueError(f"{name} must be <= {maximum}, got {value}")
+    _check_bounds(name, value, minimum, maximum, exclusive_minimum)
     return value
 
 
@@ -112,23 +116,137 @@ def as_image_batch(
     return tensor
 
 
-def as_label_array(labels: Any, *, n: int, num_classes: int, name: str = "labels") -> np.ndarray:
-    """Convert ``labels`` to an ``int64`` array of length ``n`` with values in ``[0, num_classes)``."""
+def as_label_array(
+    labels: Any,
+    *,
+    n: int,
+    num_classes: int | None = None,
+    name: str = "labels",
+    allow_scalar: bool = True,
+) -> np.ndarray:
+    """Convert ``labels`` to an ``int64`` array of length ``n`` with values in ``[0, num_classes)``.
+
+    The one check of class ids, shared by the metrics and explainers (targets, foils) and the data
+    sources (labels).
+
+    Args:
+        labels: a sequence, NumPy array or tensor of integer class ids; with ``allow_scalar`` also
+            one ``int`` that stands for all ``n``.
+        n: the required length.
+        num_classes: the number of classes; ``None`` only requires non-negative ids.
+        name: how the argument is called in error messages.
+        allow_scalar: whether one ``int`` is broadcast to ``n`` labels.
+
+    Raises:
+        TypeError: the labels are not integers.
+        ValueError: wrong shape, or a class id out of range.
+    """
     if isinstance(labels, torch.Tensor):
         labels = labels.detach().cpu().numpy()
-    if isinstance(labels, (int, np.integer)) and not isinstance(labels, bool):
+    if allow_scalar and isinstance(labels, (int, np.integer)) and not isinstance(labels, bool):
         labels = np.full(n, int(labels))
     arr = np.asarray(labels)
-    if arr.ndim != 1 or arr.shape[0] != n:
-        raise ValueError(f"{name} must be a 1-D sequence of length {n}, got shape {arr.shape}")
+    if arr.shape != (n,):
+        raise ValueError(f"{name} must have shape ({n},) (a 1-D sequence of length {n}), got shape {arr.shape}")
     if arr.size and not np.issubdtype(arr.dtype, np.integer):
         raise TypeError(f"{name} must be integers, got dtype {arr.dtype}")
     arr = arr.astype(np.int64)
-    if arr.size and (arr.min() < 0 or arr.max() >= num_classes):
+    if not arr.size:
+        return arr
+    if num_classes is None:
+        if arr.min() < 0:
+            raise ValueError(f"{name} must be non-negative class ids, got minimum {arr.min()}")
+    elif arr.min() < 0 or arr.max() >= num_classes:
         raise ValueError(
             f"{name} must be class ids in [0, {num_classes - 1}], got range [{arr.min()}, {arr.max()}]"
         )
     return arr
+
+
+def class_names_for(labels: np.ndarray, class_names: Sequence[str] | None) -> tuple[str, ...]:
+    """The class names of a data source: ``class_names`` checked against validated ``labels``, or
+    ``("0", ..., "K-1")`` for ``K = max(labels) + 1`` (one class for no labels)."""
+    if class_names is None:
+        return tuple(str(i) for i in range(int(labels.max()) + 1 if labels.size else 1))
+    if labels.size and labels.max() >= len(class_names):
+        raise ValueError(f"labels go up to {labels.max()} but only {len(class_names)} class names were given")
+    return tuple(str(c) for c in class_names)
+
+
+def _to_numpy(value: Any, name: str) -> np.ndarray:
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu().numpy()
+    if isinstance(value, np.ndarray):
+        return value
+    raise TypeError(f"{name} must be a numpy array or torch tensor, got {type(value).__name__}")
+
+
+def _describe_indices(bad: np.ndarray) -> str:
+    shown = ", ".join(str(int(i)) for i in bad[:5])
+    return shown + (f", ... ({len(bad)} in all)" if len(bad) > 5 else "")
+
+
+def _check_stack(
+    arr: np.ndarray, *, n: int | None, shape: tuple[int, int] | None, name: str, item: str, of: str
+) -> None:
+    """Check that ``arr`` is ``(N, H, W)``: ``n`` items (one per ``of``) of size ``shape``."""
+    if arr.ndim != 3:
+        raise ValueError(f"{name} must have shape (N, H, W), got shape {arr.shape}")
+    if n is not None and arr.shape[0] != n:
+        raise ValueError(f"{name} must hold one {item} per {of}: expected {n} {item}s, got {arr.shape[0]}")
+    if shape is not None and tuple(arr.shape[1:]) != tuple(shape):
+        raise ValueError(f"{name} must have the {of}s' spatial size (H, W) = {tuple(shape)}, got {tuple(arr.shape[1:])}")
+
+
+def as_map_batch(
+    maps: Any, *, n: int | None = None, shape: tuple[int, int] | None = None, name: str = "maps"
+) -> np.ndarray:
+    """Validate saliency maps and return them as a ``float64 (N, H, W)`` array.
+
+    Args:
+        maps: NumPy array or tensor ``(N, H, W)`` of real (or boolean) values.
+        n: the required number of maps (one per image), if known.
+        shape: the required ``(H, W)``, if known (the images' spatial size).
+        name: how the argument is called in error messages.
+
+    Raises:
+        TypeError: not an array, or a complex / non-numeric dtype.
+        ValueError: wrong rank, wrong size, or NaN / infinite values (the indices of the offending
+            maps are listed, since a NaN silently corrupts any ranking built on the map).
+    """
+    arr = _to_numpy(maps, name)
+    if arr.dtype == bool:
+        arr = arr.astype(np.float64)
+    if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    _check_stack(arr, n=n, shape=shape, name=name, item="map", of="image")
+    arr = arr.astype(np.float64, copy=False)
+    finite = np.isfinite(arr).all(axis=(1, 2))
+    if not finite.all():
+        bad = np.flatnonzero(~finite)
+        raise ValueError(
+            f"{name} contain NaN or infinite values (map index {_describe_indices(bad)}); "
+            "saliency maps must be finite to be ranked"
+        )
+    return arr
+
+
+def as_mask_batch(
+    masks: Any, *, n: int | None = None, shape: tuple[int, int] | None = None, name: str = "masks"
+) -> np.ndarray:
+    """Validate ground-truth masks and return them as a ``bool (N, H, W)`` array.
+
+    Boolean arrays are taken as they are; integer or float arrays must hold only 0 and 1.
+    """
+    arr = _to_numpy(masks, name)
+    _check_stack(arr, n=n, shape=shape, name=name, item="mask", of="map")
+    if arr.dtype == bool:
+        return arr
+    if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+        raise TypeError(f"{name} must be boolean (or 0/1 numbers), got dtype {arr.dtype}")
+    if arr.size and not np.isin(arr, (0, 1)).all():
+        raise ValueError(f"{name} must be boolean or hold only 0 and 1, got other values")
+    return arr.astype(bool)
 
 
 def resolve_device(device: torch.device | str | None) -> torch.device:

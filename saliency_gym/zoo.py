@@ -73,7 +73,7 @@ def load_classifier_module(name_or_path: str | os.PathLike[str], **overrides: An
         model.load_state_dict(payload["state_dict"])
     except (RuntimeError, TypeError, ValueError) as exc:
         raise CheckpointError(f"checkpoint {path} does not fit its architecture: {exc}") from exc
-    info = {k: payload[k] for k in ("class_names", "input_shape", "dataset", "meta") if k in payload}
+    info: dict[str, Any] = {k: payload[k] for k in ("class_names", "input_shape", "dataset", "meta") if k in payload}
     info["path"] = str(path)
     return model, info
 

@@ -108,3 +108,34 @@ def test_optimized_inference_matches_eager():
     assert fast.queries == 37
     with pytest.raises(TypeError, match="optimize=True needs an nn.Module"):
         FrozenClassifier(lambda x: x.flatten(1), (1, 2, 1), optimize=True)
+
+
+class _Untraceable(nn.Module):
+    """Refuses TorchScript tracing; with ``branch`` its forward also has data-dependent control
+    flow, which ``torch.fx`` symbolic tracing cannot follow either."""
+
+    def __init__(self, branch: bool) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.linear = nn.Linear(3 * 4 * 4, 3)
+        self.branch = branch
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.jit.is_tracing():
+            raise RuntimeError("this model cannot be traced")
+        logits = self.linear(x.flatten(1))
+        if self.branch and logits.sum() > 0:  # data-dependent: needs a concrete value
+            return logits * 2
+        return logits
+
+
+@pytest.mark.parametrize(("branch", "fallback"), [(False, "torch.fx"), (True, "eager module")])
+def test_optimize_warns_when_tracing_fails_and_stays_correct(branch, fallback):
+    model = _Untraceable(branch)
+    fast = FrozenClassifier(model, (3, 4, 4), device="cpu", optimize=True)
+    eager = FrozenClassifier(_Untraceable(branch), (3, 4, 4), device="cpu")
+    x = torch.rand(5, 3, 4, 4)
+    with pytest.warns(UserWarning, match=f"TorchScript tracing of _Untraceable failed.*cannot be traced.*{fallback}"):
+        probs = fast.probs(x)
+    torch.testing.assert_close(probs, eager.probs(x))
+    assert fast.queries == 5

@@ -152,3 +152,23 @@ def test_image_folder_adapter(tmp_path):
         ImageFolderSource(tmp_path / "missing")
     with pytest.raises(ValueError, match="two class subfolders"):
         ImageFolderSource(tmp_path / "cat")
+
+
+def test_one_label_check_for_sources_and_targets():
+    from saliency_gym.validation import as_label_array
+
+    np.testing.assert_array_equal(as_label_array(2, n=3, num_classes=4), [2, 2, 2])
+    np.testing.assert_array_equal(as_label_array(torch.tensor([0, 3]), n=2, num_classes=4), [0, 3])
+    with pytest.raises(ValueError, match=r"labels must have shape \(3,\)"):
+        as_label_array(2, n=3, allow_scalar=False)
+    with pytest.raises(ValueError, match="non-negative class ids"):
+        as_label_array([0, -1], n=2)
+    with pytest.raises(ValueError, match=r"targets must be class ids in \[0, 3\]"):
+        as_label_array([0, 4], n=2, num_classes=4, name="targets")
+    with pytest.raises(TypeError, match="labels must be integers"):
+        as_label_array([0.5, 1.0], n=2)
+    images = np.zeros((2, 1, 2, 2), np.float32)
+    with pytest.raises(ValueError, match="labels go up to 2 but only 2 class names"):
+        ArraySource(images, [0, 2], class_names=["a", "b"])
+    source = ArraySource(images, [0, 2])
+    assert source.class_names == ("0", "1", "2") and source.get_batch([1]).labels.tolist() == [2]

@@ -77,3 +77,28 @@ def test_bad_substrate_specs(spec, error):
 
 def test_constant_name():
     assert ConstantSubstrate(0).name == "zeros" and ConstantSubstrate(0.5).name == "constant(0.5)"
+
+
+def test_grid_cell_scores_and_order():
+    from saliency_gym.metrics.insertion_deletion import cell_order_from_maps
+
+    grid = PatchGrid(4, 5, 2, 2)  # uneven columns: widths 2 and 3 (rounded even split)
+    rng = np.random.default_rng(0)
+    maps = rng.random((3, 4, 5))
+    maps[2] = 0.5  # all cells tie: ids in increasing order
+    scores = grid.cell_scores(maps)
+    assert scores.shape == (3, 4) and scores.dtype == np.float64
+    for cell in range(4):
+        rows, cols = grid.cell_slices(cell)
+        np.testing.assert_allclose(scores[:, cell], maps[:, rows, cols].mean(axis=(1, 2)))
+    order = grid.cell_order(maps)
+    assert order.dtype == np.int64 and order.shape == (3, 4)
+    np.testing.assert_array_equal(order[2], [0, 1, 2, 3])
+    for i in range(2):
+        assert list(scores[i, order[i]]) == sorted(scores[i], reverse=True)
+    np.testing.assert_array_equal(grid.cell_order(torch.as_tensor(maps), k=2), order[:, :2])
+    np.testing.assert_array_equal(cell_order_from_maps(maps, grid, k=3), order[:, :3])
+    with pytest.raises(ValueError, match="k must be <= 4"):
+        grid.cell_order(maps, k=5)
+    with pytest.raises(ValueError, match="spatial size"):
+        grid.cell_scores(np.zeros((1, 3, 5)))

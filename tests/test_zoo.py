@@ -4,9 +4,9 @@ import torch
 
 from saliency_gym import load_classifier, shipped_classifiers
 from saliency_gym.checkpoint import CheckpointError, atomic_save, safe_load
+from saliency_gym.classifier_training import ClassifierTrainingConfig, train_classifier
 from saliency_gym.data import load_dataset
 from saliency_gym.models import SmallCNN
-from saliency_gym.training import ClassifierTrainingConfig, train_classifier
 from saliency_gym.zoo import load_classifier_module, save_classifier
 
 

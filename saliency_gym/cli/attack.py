@@ -16,31 +16,35 @@ from __future__ import annotations
 
 import argparse
 
-from saliency_gym.cli.common import add_device_argument, non_negative_int, positive_int
+from saliency_gym.cli.common import (
+    add_device_argument,
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
+from saliency_gym.runs import check_output_dir
 
-DEFAULT_ATTACKS = ("random", "topk", "mass_center", "lens_topk")
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {value}")
-    return value
+NAME = "attack"
+HELP = "perturb images to move their attribution maps (LENS / Ghorbani et al.), print metrics, write a PNG"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from saliency_gym.baselines.attacks import ATTACKS, WHITE_BOX_EXPLAINERS
+    from saliency_gym.explainers import available_explainers
+
     parser = subparsers.add_parser(
-        "attack",
-        help="perturb images to move their attribution maps (LENS / Ghorbani et al.), print metrics, write a PNG",
+        NAME,
+        help=HELP,
         description="Attack the attribution maps of test images of a classifier within an L-inf ball "
         "without changing their predictions; print top-k intersection, LENS recall@k and top-k-div "
         "intersection after each attack, with the label-kept rate, and write a PNG.",
     )
     parser.add_argument("--classifier", default="shapes", help="shipped classifier name (shapes, shapes_robust, ...) or checkpoint path")
-    parser.add_argument("--method", default="gradient", help="attribution method (gradient, integrated_gradients, smoothgrad, gradcam, input_x_gradient)")
-    parser.add_argument("--attacks", nargs="+", default=list(DEFAULT_ATTACKS), choices=DEFAULT_ATTACKS, metavar="ATTACK",
-                        help=f"attacks to run (default: {' '.join(DEFAULT_ATTACKS)})")  # fmt: skip
-    parser.add_argument("--epsilon", type=_positive_float, default=8.0, help="L-inf radius in units of 1/255 (default 8)")
+    parser.add_argument("--method", default="gradient",
+                        help=f"attribution method attacked ({', '.join(available_explainers())}); the white-box attacks differentiate {', '.join(WHITE_BOX_EXPLAINERS)}")  # fmt: skip
+    parser.add_argument("--attacks", nargs="+", default=list(ATTACKS), choices=ATTACKS, metavar="ATTACK",
+                        help=f"attacks to run (default: all of {' '.join(ATTACKS)})")  # fmt: skip
+    parser.add_argument("--epsilon", type=positive_float, default=8.0, help="L-inf radius in units of 1/255 (default 8)")
     parser.add_argument("--images", type=positive_int, default=8, help="test images to attack")
     parser.add_argument("--steps", type=positive_int, default=10, help="iterations of the white-box attacks")
     parser.add_argument("--k", type=positive_int, default=None, help="top-k size (default H*W/10)")
@@ -52,6 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_output_dir(args.out)  # fail now, not after the work
     import time
     from pathlib import Path
 

@@ -5,13 +5,17 @@ from __future__ import annotations
 import argparse
 
 from saliency_gym.cli.common import add_device_argument, positive_int
+from saliency_gym.runs import check_output_dir
+
+NAME = "bench"
+HELP = "compare trained agents, heuristic policies and explainers on held-out images"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "bench",
-        help="compare trained agents, heuristic policies and explainers on held-out images",
-        description="Insertion/deletion AUC, pointing game, queries and seconds per image with 95%% "
+        NAME,
+        help=HELP,
+        description="Insertion/deletion AUC, pointing game, queries and seconds per image with 95% "
         "confidence intervals, for every method on the same images; writes results.md/.csv/.json, "
         "curve plots and saliency overlays to --out.",
     )
@@ -24,6 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_output_dir(args.out)  # fail now, not after the work
     from pathlib import Path
 
     from saliency_gym.benchmarks.suite import run_suite, to_markdown

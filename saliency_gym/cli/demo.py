@@ -11,12 +11,16 @@ from __future__ import annotations
 import argparse
 
 from saliency_gym.cli.common import add_device_argument, positive_int
+from saliency_gym.runs import check_output_dir
+
+NAME = "demo"
+HELP = "explain held-out images with the shipped agent and with RISE (AUCs, queries, PNG)"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "demo",
-        help="explain held-out images with the shipped agent and with RISE (AUCs, queries, PNG)",
+        NAME,
+        help=HELP,
         description="Report the shipped classifier's held-out accuracy, explain held-out images with "
         "the pretrained agent and with RISE, compare insertion/deletion AUC, queries and seconds, "
         "and write an overlay PNG.",
@@ -31,6 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_output_dir(args.out)  # fail now, not after the work
     import time
     from pathlib import Path
 

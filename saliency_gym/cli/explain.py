@@ -5,7 +5,7 @@ Example::
     saliency-gym explain --classifier shapes --methods rise gradcam integrated_gradients \\
         --images 4 --out explain_output
 
-Each method is built by name with :func:`saliency_gym.baselines.make_explainer`, explains the same
+Each method is built by name with :func:`saliency_gym.explainers.make_explainer`, explains the same
 test images for their true labels, and reports what it cost (classifier queries and seconds per
 image). When the dataset has ground-truth evidence masks, their contours are drawn on the images
 and the share of each map's positive mass that falls on them is printed.
@@ -15,26 +15,36 @@ from __future__ import annotations
 
 import argparse
 
-from saliency_gym.cli.common import add_device_argument, non_negative_int, positive_int
+from saliency_gym.cli.common import (
+    add_device_argument,
+    non_negative_int,
+    positive_int,
+)
+from saliency_gym.runs import check_output_dir
 
 DEFAULT_METHODS = ("rise", "gradcam", "integrated_gradients")
+
+
+NAME = "explain"
+HELP = "explain held-out images with several methods (writes a PNG, prints their cost)"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     from saliency_gym.explainers import available_explainers
 
     parser = subparsers.add_parser(
-        "explain",
-        help="explain held-out images with several methods (writes a PNG, prints their cost)",
+        NAME,
+        help=HELP,
         description="Explain test images of a shipped classifier with several explainers, write a "
         "PNG of the images beside each method's map and print queries and seconds per image. "
-        f"Methods: {', '.join(available_explainers())}.",
     )
     parser.add_argument("--classifier", default="shapes", help="shipped classifier name or checkpoint path")
     parser.add_argument(
         "--methods", nargs="+", default=list(DEFAULT_METHODS), metavar="METHOD",
-        help=f"explainers to run (default: {' '.join(DEFAULT_METHODS)})",
+        help=f"explainers to run, from the registry: {', '.join(available_explainers())} "
+        f"(default: {' '.join(DEFAULT_METHODS)})",
     )  # fmt: skip
+    parser.add_argument("--agent", default=None, help="trained agent (shipped name or checkpoint) for the 'policy' method")
     parser.add_argument("--images", type=positive_int, default=4, help="test images to explain")
     parser.add_argument("--out", default="explain_output", help="folder for the PNG")
     parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of the stochastic explainers")
@@ -44,6 +54,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_output_dir(args.out)  # fail now, not after the work
     import time
     from pathlib import Path
 
@@ -79,6 +90,10 @@ def run(args: argparse.Namespace) -> int:
             options["seed"] = args.seed
         if method == "rise" and args.rise_masks is not None:
             options["n_masks"] = args.rise_masks
+        if method == "policy":
+            if args.agent is None:
+                raise ValueError("the 'policy' method needs --agent (a shipped agent name or a checkpoint path)")
+            options["policy"] = args.agent
         explanation = make_explainer(method, classifier, **options).explain(batch.images, batch.labels)
         maps[method] = explanation.maps
         line = f"{method:<22} {explanation.queries_per_image:>14.1f} {explanation.seconds_per_image:>14.4f}"

@@ -16,28 +16,18 @@ from __future__ import annotations
 
 import argparse
 
-from saliency_gym.cli.common import add_device_argument, non_negative_int, positive_int
+from saliency_gym.cli.common import (
+    add_device_argument,
+    fraction,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
+from saliency_gym.runs import check_output_dir
 
-
-def _fraction(text: str) -> float:
-    value = float(text)
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"must lie in (0, 1], got {value}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    value = float(text)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be a non-negative number, got {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {value}")
-    return value
+NAME = "idexpo"
+HELP = "fine-tune a classifier so its explanations score better on insertion/deletion (ID-ExpO)"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -47,8 +37,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     d = IDExpOConfig()
     parser = subparsers.add_parser(
-        "idexpo",
-        help="fine-tune a classifier so its explanations score better on insertion/deletion (ID-ExpO)",
+        NAME,
+        help=HELP,
         description="Fine-tune a classifier with loss CE + lambda1 (soft insertion + soft deletion) + "
         "lambda2 mean(e^2) (Yoshikawa & Iwata, AISTATS 2024), select the model on validation data "
         "under an accuracy floor, and save it as a classifier checkpoint.",
@@ -57,25 +47,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="shipped classifier, checkpoint path, or tabular dataset (breast_cancer, wine)")  # fmt: skip
     parser.add_argument("--explainer", choices=sorted(DIFFERENTIABLE_EXPLAINERS), default=d.explainer,
                         help="differentiable explainer in the regulariser")  # fmt: skip
-    parser.add_argument("--lambda-ins-del", type=_non_negative_float, default=d.lambda_ins_del, help="lambda1")
-    parser.add_argument("--lambda-l2", type=_non_negative_float, default=d.lambda_l2, help="lambda2")
-    parser.add_argument("--temperature", type=_positive_float, default=d.temperature, help="tau of the soft masks")
+    parser.add_argument("--lambda-ins-del", type=non_negative_float, default=d.lambda_ins_del, help="lambda1")
+    parser.add_argument("--lambda-l2", type=non_negative_float, default=d.lambda_l2, help="lambda2")
+    parser.add_argument("--temperature", type=positive_float, default=d.temperature, help="tau of the soft masks")
     parser.add_argument("--n-steps", type=positive_int, default=d.n_steps, help="soft-metric steps")
-    parser.add_argument("--fraction", type=_fraction, default=d.fraction, help="share of the steps used (the paper's K)")
+    parser.add_argument("--fraction", type=fraction, default=d.fraction, help="share of the steps used (the paper's K)")
     parser.add_argument("--baseline", type=float, default=d.baseline, help="value of absent features")
     parser.add_argument("--deletion-form", choices=DELETION_FORMS, default=d.deletion_form)
     parser.add_argument("--detach-thresholds", action="store_true",
                         help="treat the soft masks' thresholds as constants (the authors' code)")  # fmt: skip
-    parser.add_argument("--lr", type=_positive_float, default=d.lr)
+    parser.add_argument("--lr", type=positive_float, default=d.lr)
     parser.add_argument("--steps", type=positive_int, default=d.steps, help="optimiser steps")
     parser.add_argument("--batch-size", type=positive_int, default=d.batch_size)
     parser.add_argument("--eval-every", type=positive_int, default=d.eval_every, help="steps between validation scores")
     parser.add_argument("--val-size", type=positive_int, default=d.val_size, help="validation inputs scored")
-    parser.add_argument("--accuracy-drop", type=_fraction, default=d.accuracy_drop,
+    parser.add_argument("--accuracy-drop", type=fraction, default=d.accuracy_drop,
                         help="allowed validation-accuracy drop below the starting model (the floor)")  # fmt: skip
-    parser.add_argument("--accuracy-floor", type=_fraction, default=None, help="absolute validation-accuracy floor instead")
+    parser.add_argument("--accuracy-floor", type=fraction, default=None, help="absolute validation-accuracy floor instead")
     parser.add_argument("--seed", type=non_negative_int, default=d.seed)
-    parser.add_argument("--out", default="runs/idexpo", help="output folder (state, TensorBoard, classifier.pt)")
+    parser.add_argument("--out", default=None, help="output folder (state, TensorBoard, classifier.pt); "
+                        "default runs/idexpo/<classifier>_<explainer>_s<seed>")  # fmt: skip
     parser.add_argument("--resume", action="store_true", help="continue from <out>/last.pt")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     add_device_argument(parser)
@@ -83,6 +74,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from saliency_gym.baselines.idexpo import IDExpOConfig, fine_tune
 
     config = IDExpOConfig(
@@ -94,10 +87,15 @@ def run(args: argparse.Namespace) -> int:
         accuracy_drop=args.accuracy_drop, accuracy_floor=args.accuracy_floor, checkpoint_every=args.eval_every,
         seed=args.seed,
     )  # fmt: skip
-    result = fine_tune(config, args.out, resume=args.resume, device=args.device, progress=not args.no_progress)
+    out = args.out or f"runs/idexpo/{Path(str(args.classifier)).stem}_{args.explainer}_s{args.seed}"
+    check_output_dir(out)
+    result = fine_tune(config, out, resume=args.resume, device=args.device, progress=not args.no_progress)
     start, chosen = result["start"], result["selected"]
     print(f"validation ({len(result['history'])} evaluations, floor {result['floor']:.4f}):")
     print(f"  start     acc {start['accuracy']:.4f}  insertion AUC {start['insertion_auc']:.4f}  deletion AUC {start['deletion_auc']:.4f}")
+    if result["selected_step"] == 0:
+        print("  selected: the unchanged start model (no fine-tuned step kept validation accuracy above the floor "
+              "and improved the faithfulness score)")  # fmt: skip
     print(
         f"  step {result['selected_step']:<4} acc {chosen['accuracy']:.4f}  insertion AUC {chosen['insertion_auc']:.4f}  "
         f"deletion AUC {chosen['deletion_auc']:.4f}"

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 
+NAME = "info"
+HELP = "list shipped datasets, classifiers, agents, GANMEX generators and environments"
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("info", help="list shipped datasets, classifiers and environments")
+    parser = subparsers.add_parser(NAME, help=HELP)
     parser.set_defaults(func=run)
 
 
@@ -16,20 +19,28 @@ def run(args: argparse.Namespace) -> int:
 
     import saliency_gym
     from saliency_gym.data import available_datasets
+    from saliency_gym.data.tabular import available_tabular_datasets
     from saliency_gym.zoo import load_classifier, shipped_classifiers
 
     print(f"saliency-gym {saliency_gym.__version__} (torch {torch.__version__}, "
           f"cuda available: {torch.cuda.is_available()})")  # fmt: skip
     print("datasets:    " + ", ".join(available_datasets()))
+    print("tabular:     " + ", ".join(available_tabular_datasets()))
     print("classifiers:")
     for name in shipped_classifiers():
         meta = load_classifier(name, device="cpu").meta
-        acc = meta.get("meta", {}).get("test_accuracy")
-        acc_text = f"test accuracy {acc:.4f}" if acc is not None else ""
+        recipe = meta.get("meta", {})
+        acc = recipe.get("test_accuracy", recipe.get("clean_accuracy"))
+        acc_text = f"test accuracy {acc:.4f}" if acc is not None else "test accuracy not recorded"
+        if "robust_accuracy" in recipe:
+            acc_text += f" (clean), {recipe['robust_accuracy']:.4f} under PGD-{recipe.get('eval_pgd_steps', '?')}"
         print(f"  {name:<14} {meta['dataset']:<12} input {tuple(meta['input_shape'])}  {acc_text}")
     from saliency_gym.agents.pretrained import shipped_agents
 
     print("agents:      " + ", ".join(shipped_agents()))
+    from saliency_gym.baselines.ganmex import shipped_generators
+
+    print("generators:  " + ", ".join(shipped_generators()) + " (GANMEX counterfactual generators, by classifier)")
     env_ids = sorted(i for i in gym.registry if i.startswith("saliency_gym/"))
     print("environments:" + ("" if env_ids else " (none registered)"))
     for env_id in env_ids:

@@ -4,19 +4,29 @@ from __future__ import annotations
 
 import argparse
 
-from saliency_gym.cli.common import add_device_argument, non_negative_int, positive_int
+from saliency_gym.cli.common import (
+    add_device_argument,
+    non_negative_int,
+    positive_int,
+)
+from saliency_gym.runs import check_output_dir
+
+NAME = "train"
+HELP = "train an agent (MaskablePPO by default) on a saliency-search environment"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from saliency_gym.agents.algorithms import ALGORITHMS
+
     parser = subparsers.add_parser(
-        "train",
-        help="train an agent (MaskablePPO by default) on a saliency-search environment",
+        NAME,
+        help=HELP,
         description="Train an SB3 agent on the native batched vector environment, with TensorBoard "
         "logs (SB3 scalars plus insertion/deletion AUC on held-out images), periodic atomic "
         "checkpoints and --resume. The final agent is <out>/final.pt.",
     )
     parser.add_argument("--env", default="saliency_gym/SaliencyReveal-Shapes-v0", help="environment id")
-    parser.add_argument("--algo", default="maskable_ppo", help="maskable_ppo, ppo, a2c, dqn or recurrent_ppo")
+    parser.add_argument("--algo", default="maskable_ppo", help=f"algorithm: {', '.join(ALGORITHMS)}")
     parser.add_argument("--timesteps", type=positive_int, default=200_000, help="total environment steps")
     parser.add_argument("--seed", type=non_negative_int, default=0)
     parser.add_argument("--config", default=None, help="YAML of hyperparameters layered over the shipped one")
@@ -35,8 +45,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from saliency_gym.agents.training import train_agent
+    from saliency_gym.agents.agent_training import train_agent
 
+    if args.out is not None:
+        check_output_dir(args.out)
     if args.threads:
         torch.set_num_threads(args.threads)
     result = train_agent(

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import argparse
 
-from saliency_gym.cli.common import add_device_argument, non_negative_int, positive_int
+from saliency_gym.cli.common import (
+    add_device_argument,
+    non_negative_int,
+    positive_int,
+)
+from saliency_gym.runs import check_output_dir, check_output_file
+
+NAME = "train-ganmex"
+HELP = "train a GANMEX generator (counterfactual baselines) against a frozen classifier"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -12,8 +20,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     d = GanmexTrainingConfig()
     parser = subparsers.add_parser(
-        "train-ganmex",
-        help="train a GANMEX generator (counterfactual baselines) against a frozen classifier",
+        NAME,
+        help=HELP,
         description="Train a StarGAN-style conditional generator with a WGAN-GP critic and the frozen "
         "classifier's cross-entropy (GANMEX, Shih et al. 2021). Writes a resumable state to "
         "OUT_DIR/last.pt every --checkpoint-every steps, TensorBoard logs to OUT_DIR/tb, and the "
@@ -49,6 +57,10 @@ def run(args: argparse.Namespace) -> int:
 
     from saliency_gym.baselines.ganmex_training import GanmexTrainingConfig, train_ganmex
 
+    if args.out_dir is not None:
+        check_output_dir(args.out_dir, "--out-dir")
+    if args.export is not None:
+        check_output_file(args.export, "--export")
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     config = GanmexTrainingConfig(

@@ -68,7 +68,7 @@ class TorchDatasetSource(DataSource):
         self.class_names = tuple(str(c) for c in class_names)
         self.name = name
         first = self[0]
-        self.image_shape = tuple(first.image.shape)  # type: ignore[assignment]
+        self.image_shape = tuple(first.image.shape)
         self._has_masks = first.mask is not None
 
     @property
@@ -145,6 +145,6 @@ class ImageFolderSource(DataSource):
         index = self._check_index(index)
         path, label = self.files[index]
         with Image.open(path) as img:
-            img = img.convert(self.mode).resize((self.size[1], self.size[0]), Image.BILINEAR)
-            image = _to_chw_float(img, str(path))
+            resized = img.convert(self.mode).resize((self.size[1], self.size[0]), Image.Resampling.BILINEAR)
+            image = _to_chw_float(resized, str(path))
         return Sample(image, label, None)

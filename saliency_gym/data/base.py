@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from saliency_gym.validation import RANGE_TOLERANCE
+from saliency_gym.validation import RANGE_TOLERANCE, as_label_array, class_names_for
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,12 @@ class DataSource(ABC):
             )
         images = np.stack([s.image for s in samples]).astype(np.float32, copy=False)
         labels = np.array([s.label for s in samples], dtype=np.int64)
-        masks = np.stack([s.mask for s in samples]) if self.has_masks else None
+        masks = None
+        if self.has_masks:
+            mask_list = [s.mask for s in samples if s.mask is not None]
+            if len(mask_list) != len(samples):
+                raise ValueError(f"{self.name} has masks, but some of its samples have none")
+            masks = np.stack(mask_list)
         return Batch(images, labels, masks)
 
     def arrays(self) -> Batch:
@@ -150,20 +155,8 @@ class ArraySource(DataSource):
             or images.max() > 1 + RANGE_TOLERANCE
         ):
             raise ValueError("images must be finite with values in [0, 1]")
-        labels = np.asarray(labels)
-        if labels.shape != (images.shape[0],):
-            raise ValueError(f"labels must have shape ({images.shape[0]},), got {labels.shape}")
-        if labels.size and not np.issubdtype(labels.dtype, np.integer):
-            raise TypeError(f"labels must be integers, got dtype {labels.dtype}")
-        if labels.size and labels.min() < 0:
-            raise ValueError("labels must be non-negative class ids")
-        if class_names is None:
-            n_classes = int(labels.max()) + 1 if labels.size else 1
-            class_names = [str(i) for i in range(n_classes)]
-        if labels.size and labels.max() >= len(class_names):
-            raise ValueError(
-                f"labels go up to {labels.max()} but only {len(class_names)} class names were given"
-            )
+        labels = as_label_array(labels, n=images.shape[0], allow_scalar=False)
+        names = class_names_for(labels, class_names)
         if masks is not None:
             masks = np.asarray(masks)
             expected = (images.shape[0], images.shape[2], images.shape[3])
@@ -171,12 +164,12 @@ class ArraySource(DataSource):
                 raise ValueError(f"masks must have shape {expected}, got {masks.shape}")
             masks = masks.astype(bool, copy=False)
         self._images = np.clip(images.astype(np.float32, copy=False), 0.0, 1.0)
-        self._labels = labels.astype(np.int64)
+        self._labels = labels
         self._masks = masks
         for array in (self._images, self._labels, self._masks):
             if array is not None:
                 array.flags.writeable = False  # samples are shared views: nobody may edit them
-        self.class_names = tuple(str(c) for c in class_names)
+        self.class_names = names
         self.image_shape = tuple(int(s) for s in self._images.shape[1:])  # type: ignore[assignment]
         self.name = name
         self.has_label = bool(has_label)
@@ -201,3 +194,21 @@ class ArraySource(DataSource):
         masks = None if self._masks is None else self._masks[idx]
         return Batch(self._images[idx], self._labels[idx], masks)
 
+
+def stratified_split(labels: np.ndarray, seed: int) -> dict[str, np.ndarray]:
+    """A fixed per-class split of ``labels``' indices into ``train``, ``val`` and ``test``.
+
+    Per class (in increasing order), a permutation from ``default_rng(seed)`` puts 20% of the
+    indices in ``test`` and 10% of the rest in ``val``; each part is returned sorted.
+    """
+    rng = np.random.default_rng(seed)
+    parts: dict[str, list[np.ndarray]] = {"train": [], "val": [], "test": []}
+    for c in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == c))
+        n_test = int(round(0.2 * len(idx)))
+        rest = idx[n_test:]
+        n_val = int(round(0.1 * len(rest)))
+        parts["test"].append(idx[:n_test])
+        parts["val"].append(rest[:n_val])
+        parts["train"].append(rest[n_val:])
+    return {k: np.sort(np.concatenate(v)) for k, v in parts.items()}

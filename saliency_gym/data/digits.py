@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from saliency_gym.data.base import ArraySource
+from saliency_gym.data.base import ArraySource, stratified_split
 from saliency_gym.validation import check_choice, check_int
 
 DIGIT_CLASSES: tuple[str, ...] = tuple(str(d) for d in range(10))
@@ -25,18 +25,7 @@ _SPLIT_SEED = 0
 def _split_indices() -> dict[str, np.ndarray]:
     from sklearn.datasets import load_digits
 
-    labels = load_digits().target
-    rng = np.random.default_rng(_SPLIT_SEED)
-    parts: dict[str, list[np.ndarray]] = {"train": [], "val": [], "test": []}
-    for c in range(10):
-        idx = rng.permutation(np.flatnonzero(labels == c))
-        n_test = int(round(0.2 * len(idx)))
-        rest = idx[n_test:]
-        n_val = int(round(0.1 * len(rest)))
-        parts["test"].append(idx[:n_test])
-        parts["val"].append(rest[:n_val])
-        parts["train"].append(rest[n_val:])
-    return {k: np.sort(np.concatenate(v)) for k, v in parts.items()}
+    return stratified_split(load_digits().target, _SPLIT_SEED)
 
 
 class DigitsSource(ArraySource):

@@ -23,15 +23,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from saliency_gym.data.base import DataSource, Sample
+from saliency_gym.data.base import Sample
 from saliency_gym.data.shapes import (
     SHAPE_CLASSES,
     SPLITS,
+    RenderedSource,
     contrasting_colour,
     dilate,
     render_shapes_sample,
 )
-from saliency_gym.validation import check_choice, check_float, check_int
+from saliency_gym.validation import check_float
 
 PAIR_CLASSES: tuple[str, ...] = ("plain", "marked")
 DEFAULT_PAIR_SIZES: dict[str, int] = {"train": 12000, "val": 1000, "test": 2000}
@@ -71,7 +72,7 @@ def render_pair(
     return plain, marked.astype(np.float32), mark
 
 
-class ShapePairsSource(DataSource):
+class ShapePairsSource(RenderedSource):
     """Pairs of images, ``plain`` and ``marked``, that differ only by a small mark inside a shape.
 
     Item ``i`` belongs to pair ``i // 2`` and has label ``i % 2`` (0 plain, 1 marked); its evidence
@@ -91,22 +92,9 @@ class ShapePairsSource(DataSource):
     def __init__(
         self, split: str = "test", n: int | None = None, seed: int = 0, size: int = 32, mark_radius: float = 1.8
     ) -> None:
-        check_choice("split", split, SPLITS)
-        self.n = DEFAULT_PAIR_SIZES[split] if n is None else check_int("n", n, minimum=1)
-        self.seed = check_int("seed", seed, minimum=0)
-        self.size = check_int("size", size, minimum=16, maximum=256)
+        self._init_stream(split, n, seed, size, DEFAULT_PAIR_SIZES)
         self.mark_radius = check_float("mark_radius", mark_radius, minimum=0.5, maximum=size / 8)
-        self.split = split
-        self.image_shape = (3, self.size, self.size)
         self.name = "shape_pairs"
-        self._cache: dict[int, Sample] = {}
-
-    @property
-    def has_masks(self) -> bool:
-        return True
-
-    def __len__(self) -> int:
-        return self.n
 
     def pair_of(self, index: int) -> int:
         """The index of the other image of ``index``'s pair (it may lie beyond ``len(self)``)."""

@@ -76,7 +76,7 @@ def _smooth_noise(rng: np.random.Generator, channels: int, height: int, width: i
 def contrasting_colour(rng: np.random.Generator, background: np.ndarray, min_distance: float) -> np.ndarray:
     """A random RGB colour at least ``min_distance`` (mean absolute difference) from ``background``."""
     for _ in range(100):
-        colour = rng.random(background.shape[0])
+        colour = rng.random((background.shape[0],))
         if np.abs(colour - background).mean() >= min_distance:
             return colour
     return np.where(background > 0.5, 0.0, 1.0)
@@ -142,7 +142,35 @@ def dilate(mask: np.ndarray, radius: int) -> np.ndarray:
     return out
 
 
-class ShapesSource(DataSource):
+class RenderedSource(DataSource):
+    """Base of the sources rendered on demand from seeded streams (shapes, shape pairs): ``n``
+    samples of a split, every one with an evidence mask, cached once rendered."""
+
+    n: int
+    seed: int
+    size: int
+    split: str
+
+    def _init_stream(self, split: str, n: int | None, seed: int, size: int, default_sizes: dict[str, int]) -> None:
+        """Validate and store the stream's ``split``, ``n`` (``None``: the split's default),
+        ``seed`` and image ``size``; start an empty cache."""
+        check_choice("split", split, SPLITS)
+        self.n = default_sizes[split] if n is None else check_int("n", n, minimum=1)
+        self.seed = check_int("seed", seed, minimum=0)
+        self.size = check_int("size", size, minimum=16, maximum=256)
+        self.split = split
+        self.image_shape = (3, self.size, self.size)
+        self._cache: dict[int, Sample] = {}
+
+    @property
+    def has_masks(self) -> bool:
+        return True
+
+    def __len__(self) -> int:
+        return self.n
+
+
+class ShapesSource(RenderedSource):
     """Procedurally generated shapes images with pixel-exact evidence masks.
 
     Samples are rendered on first access and cached, so building a large source is instant and an
@@ -161,21 +189,8 @@ class ShapesSource(DataSource):
     class_names = SHAPE_CLASSES
 
     def __init__(self, split: str = "test", n: int | None = None, seed: int = 0, size: int = 32) -> None:
-        check_choice("split", split, SPLITS)
-        self.n = DEFAULT_SIZES[split] if n is None else check_int("n", n, minimum=1)
-        self.seed = check_int("seed", seed, minimum=0)
-        self.size = check_int("size", size, minimum=16, maximum=256)
-        self.split = split
-        self.image_shape = (3, self.size, self.size)
+        self._init_stream(split, n, seed, size, DEFAULT_SIZES)
         self.name = "shapes" if self.size == 32 else f"shapes{self.size}"
-        self._cache: dict[int, Sample] = {}
-
-    @property
-    def has_masks(self) -> bool:
-        return True
-
-    def __len__(self) -> int:
-        return self.n
 
     def __getitem__(self, index: int) -> Sample:
         index = self._check_index(index)

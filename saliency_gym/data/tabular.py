@@ -27,7 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from saliency_gym.validation import check_choice, check_int
+from saliency_gym.data.base import stratified_split
+from saliency_gym.validation import as_label_array, check_choice, check_int, class_names_for
 
 SPLITS = ("train", "val", "test")
 _SPLIT_SEED = 0
@@ -134,27 +135,18 @@ class ArrayTabularSource(TabularSource):
             raise TypeError(f"features must be floating, got dtype {x.dtype}")
         if x.size and not np.isfinite(x).all():
             raise ValueError("features must be finite (no NaN or infinite values)")
-        y = np.asarray(labels)
-        if y.shape != (x.shape[0],):
-            raise ValueError(f"labels must have shape ({x.shape[0]},), got {y.shape}")
-        if y.size and not np.issubdtype(y.dtype, np.integer):
-            raise TypeError(f"labels must be integers, got dtype {y.dtype}")
-        if y.size and y.min() < 0:
-            raise ValueError("labels must be non-negative class ids")
-        if class_names is None:
-            class_names = [str(i) for i in range(int(y.max()) + 1 if y.size else 1)]
-        if y.size and y.max() >= len(class_names):
-            raise ValueError(f"labels go up to {y.max()} but only {len(class_names)} class names were given")
+        y = as_label_array(labels, n=x.shape[0], allow_scalar=False)
+        names = class_names_for(y, class_names)
         if feature_names is None:
             feature_names = [f"f{i}" for i in range(x.shape[1])]
         if len(feature_names) != x.shape[1]:
             raise ValueError(f"{len(feature_names)} feature names for {x.shape[1]} features")
         self._features = x.astype(np.float32)
-        self._labels = y.astype(np.int64)
+        self._labels = y
         self._features.flags.writeable = False
         self._labels.flags.writeable = False
         self.feature_names = tuple(str(f) for f in feature_names)
-        self.class_names = tuple(str(c) for c in class_names)
+        self.class_names = names
         self.name = name
 
     def __len__(self) -> int:
@@ -184,17 +176,7 @@ def _bundle(name: str) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], tuple[s
 
     bunch = getattr(sklearn.datasets, _LOADERS[name])()
     x, y = np.asarray(bunch.data, dtype=np.float64), np.asarray(bunch.target, dtype=np.int64)
-    rng = np.random.default_rng(_SPLIT_SEED)
-    parts: dict[str, list[np.ndarray]] = {s: [] for s in SPLITS}
-    for c in np.unique(y):
-        idx = rng.permutation(np.flatnonzero(y == c))
-        n_test = int(round(0.2 * len(idx)))
-        rest = idx[n_test:]
-        n_val = int(round(0.1 * len(rest)))
-        parts["test"].append(idx[:n_test])
-        parts["val"].append(rest[:n_val])
-        parts["train"].append(rest[n_val:])
-    splits = {k: np.sort(np.concatenate(v)) for k, v in parts.items()}
+    splits = stratified_split(y, _SPLIT_SEED)
     return x, y, tuple(bunch.feature_names), tuple(str(c) for c in bunch.target_names), splits
 
 

@@ -1,22 +1,28 @@
 """Configuration of the attribution-attack environments: every knob, its default and its check.
 
-``AttributionAttackConfig.from_kwargs(**kwargs)`` is the single place where the keyword arguments
-of ``gym.make("saliency_gym/AttributionAttack-v0", **kwargs)`` are validated and resolved (names
-to classifiers, data sources and explainers), so the single environment, its vector version and
-the SB3 adapter accept exactly the same arguments. Classifier and data resolution are shared with
-the saliency-search environments (:mod:`saliency_gym.envs.config`).
+:class:`AttackOptions` declares the keyword arguments of
+``gym.make("saliency_gym/AttributionAttack-v0", **kwargs)`` with their types and defaults, and
+``AttributionAttackConfig.from_kwargs(**kwargs)`` is the single place where they are validated and
+resolved (names to classifiers, data sources and explainers), so the single environment, its
+vector version and the SB3 adapter accept exactly the same arguments. Classifier, data and grid
+arguments are shared with the saliency-search environments
+(:mod:`saliency_gym.envs.common_config`); explainers are built through the core registry
+(:func:`saliency_gym.explainers.make_explainer`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
 
 from saliency_gym.classifier import FrozenClassifier
-from saliency_gym.data import DataSource
-from saliency_gym.envs.config import resolve_classifier_and_data, resolve_grid
+from saliency_gym.envs.common_config import (
+    EnvConfig,
+    EnvOptions,
+    resolve_classifier_and_data,
+    resolve_grid,
+)
 from saliency_gym.explainers import Explainer, make_explainer
-from saliency_gym.grid import PatchGrid
 from saliency_gym.metrics.similarity import SIMILARITY_NAMES
 from saliency_gym.validation import check_choice, check_float, check_int
 
@@ -24,39 +30,49 @@ ACTION_TYPES = ("cell_sign", "continuous")
 LABEL_RULES = ("revert", "penalize", "terminate")
 MAP_TRANSFORMS = ("abs", "none")
 
-
-def default_config() -> dict[str, Any]:
-    """Every keyword argument of the attribution-attack environments with its default."""
-    return {
-        "classifier": "shapes",
-        "data": None,
-        "split": "train",
-        "image": None,
-        "label": None,
-        "explainer": "gradient",
-        "explainer_options": None,
-        "map_transform": "abs",
-        "dissimilarity": "topk",
-        "k": None,
-        "w": 1,
-        "nan_value": 1.0,
-        "epsilon": 8 / 255,
-        "action_type": "cell_sign",
-        "grid": 8,
-        "step_size": None,
-        "budget": 16,
-        "on_label_change": "revert",
-        "label_change_penalty": -1.0,
-        "device": None,
-    }
+ConfigT = TypeVar("ConfigT", bound="AttributionAttackConfig")
 
 
 @dataclass
-class AttributionAttackConfig:
+class AttackOptions(EnvOptions):
+    """The keyword arguments of the attribution-attack environments, with their defaults."""
+
+    explainer: str | Explainer = "gradient"
+    """An explainer name (the explainer registry) or an ``Explainer`` bound to the classifier."""
+    explainer_options: dict[str, Any] | None = None
+    """Keyword arguments of an explainer given by name."""
+    map_transform: Literal["abs", "none"] = "abs"
+    """``"abs"`` (rank pixels by attribution magnitude) or ``"none"``."""
+    dissimilarity: str = "topk"
+    """A name of :data:`saliency_gym.metrics.similarity.SIMILARITY_NAMES`."""
+    k: int | None = None
+    """Top-k size; default ``H * W // 10``."""
+    w: int = 1
+    """LENS neighbourhood / top-k-div suppression radius in pixels."""
+    nan_value: float = 1.0
+    """Dissimilarity used when a rank correlation is undefined."""
+    epsilon: float = 8 / 255
+    """L-infinity radius in pixel units."""
+    action_type: Literal["cell_sign", "continuous"] = "cell_sign"
+    """``"cell_sign"`` (discrete signed cell steps) or ``"continuous"``."""
+    step_size: float | None = None
+    """Pixel change per step; default ``epsilon / 4``."""
+    budget: int = 16
+    """Steps per episode."""
+    on_label_change: Literal["revert", "penalize", "terminate"] = "revert"
+    """What a label-changing step does."""
+    label_change_penalty: float = -1.0
+    """Reward of a label-changing step (``<= 0``)."""
+
+
+#: ``default_config()``: every keyword argument of the attribution-attack environments with its default.
+default_config = AttackOptions.defaults
+
+
+@dataclass
+class AttributionAttackConfig(EnvConfig):
     """Resolved, validated settings of one attribution-attack environment (see the env docstring)."""
 
-    classifier: FrozenClassifier
-    data: DataSource
     explainer: Explainer
     map_transform: str
     dissimilarity: str
@@ -65,34 +81,34 @@ class AttributionAttackConfig:
     nan_value: float
     epsilon: float
     action_type: str
-    grid: PatchGrid
     step_size: float
-    budget: int
     on_label_change: str
     label_change_penalty: float
 
     @classmethod
-    def from_kwargs(cls, **kwargs: Any) -> AttributionAttackConfig:
-        unknown = sorted(set(kwargs) - set(default_config()))
-        if unknown:
-            raise TypeError(f"unknown argument(s) {unknown}; allowed: {sorted(default_config())}")
-        cfg = {**default_config(), **kwargs}
-        classifier, data = resolve_classifier_and_data(cfg)
-        explainer = _resolve_explainer(cfg["explainer"], cfg["explainer_options"], classifier)
+    def from_kwargs(cls: type[ConfigT], **kwargs: Any) -> ConfigT:
+        """Validate and resolve the environment's keyword arguments; unknown ones raise ``TypeError``."""
+        return cls.resolve(AttackOptions.from_kwargs(**kwargs))
+
+    @classmethod
+    def resolve(cls: type[ConfigT], options: AttackOptions) -> ConfigT:
+        """The resolved configuration of ``options``."""
+        classifier, data = resolve_classifier_and_data(options)
+        explainer = _resolve_explainer(options.explainer, options.explainer_options, classifier)
         _, h, w_pixels = classifier.input_shape
-        map_transform = check_choice("map_transform", cfg["map_transform"], MAP_TRANSFORMS)
-        dissimilarity = check_choice("dissimilarity", cfg["dissimilarity"], SIMILARITY_NAMES)
-        k = max(1, (h * w_pixels) // 10) if cfg["k"] is None else check_int("k", cfg["k"], minimum=1, maximum=h * w_pixels)
-        w = check_int("w (neighbourhood radius in pixels)", cfg["w"], minimum=0)
-        nan_value = check_float("nan_value", cfg["nan_value"], minimum=0.0, maximum=2.0)
-        epsilon = check_float("epsilon", cfg["epsilon"], minimum=0.0, maximum=1.0, exclusive_minimum=True)
-        action_type = check_choice("action_type", cfg["action_type"], ACTION_TYPES)
-        grid = resolve_grid(cfg["grid"], classifier.input_shape)
-        step = cfg["step_size"]
+        map_transform = check_choice("map_transform", options.map_transform, MAP_TRANSFORMS)
+        dissimilarity = check_choice("dissimilarity", options.dissimilarity, SIMILARITY_NAMES)
+        k = max(1, (h * w_pixels) // 10) if options.k is None else check_int("k", options.k, minimum=1, maximum=h * w_pixels)
+        w = check_int("w (neighbourhood radius in pixels)", options.w, minimum=0)
+        nan_value = check_float("nan_value", options.nan_value, minimum=0.0, maximum=2.0)
+        epsilon = check_float("epsilon", options.epsilon, minimum=0.0, maximum=1.0, exclusive_minimum=True)
+        action_type = check_choice("action_type", options.action_type, ACTION_TYPES)
+        grid = resolve_grid(options.grid, classifier.input_shape)
+        step = options.step_size
         step_size = epsilon / 4 if step is None else check_float("step_size", step, minimum=0.0, maximum=1.0, exclusive_minimum=True)
-        budget = check_int("budget", cfg["budget"], minimum=1)
-        on_label_change = check_choice("on_label_change", cfg["on_label_change"], LABEL_RULES)
-        penalty = check_float("label_change_penalty", cfg["label_change_penalty"], maximum=0.0)
+        budget = check_int("budget", options.budget, minimum=1)
+        on_label_change = check_choice("on_label_change", options.on_label_change, LABEL_RULES)
+        penalty = check_float("label_change_penalty", options.label_change_penalty, maximum=0.0)
         return cls(
             classifier=classifier, data=data, explainer=explainer, map_transform=map_transform,
             dissimilarity=dissimilarity, k=k, w=w, nan_value=nan_value, epsilon=epsilon,
@@ -100,17 +116,8 @@ class AttributionAttackConfig:
             on_label_change=on_label_change, label_change_penalty=penalty,
         )  # fmt: skip
 
-    def describe(self) -> dict[str, Any]:
-        """A JSON-friendly summary (for logs and ``repr``)."""
-        out = {f.name: getattr(self, f.name) for f in fields(self)}
-        out["classifier"] = self.classifier.name
-        out["data"] = f"{self.data.name} ({len(self.data)} images)"
-        out["explainer"] = self.explainer.name
-        out["grid"] = self.grid.shape
-        return out
 
-
-def _resolve_explainer(spec: Any, options: Any, classifier: FrozenClassifier) -> Explainer:
+def _resolve_explainer(spec: object, options: object, classifier: FrozenClassifier) -> Explainer:
     if options is not None and not isinstance(options, dict):
         raise TypeError(f"explainer_options must be a dict of the explainer's keyword arguments or None, got {options!r}")
     if isinstance(spec, Explainer):
@@ -121,5 +128,4 @@ def _resolve_explainer(spec: Any, options: Any, classifier: FrozenClassifier) ->
         return spec
     if isinstance(spec, str):
         return make_explainer(spec, classifier, **(options or {}))
-    raise TypeError(f"explainer must be an explainer name (see baselines.available_explainers()) or an Explainer, got {spec!r}")
-
+    raise TypeError(f"explainer must be an explainer name (see saliency_gym.explainers.available_explainers()) or an Explainer, got {spec!r}")

@@ -16,71 +16,56 @@ prediction was still ``c``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
 from saliency_gym.envs.attack_config import AttributionAttackConfig
-from saliency_gym.envs.episodes import draw_episode_images
+from saliency_gym.envs.engine import BatchedEngine, StepOutcome
+from saliency_gym.envs.render import render_attack
 from saliency_gym.metrics.similarity import dissimilarity
 from saliency_gym.perturbation import project_perturbation
+from saliency_gym.types import MapBatch, ObsDict
 
 
-@dataclass
-class AttackStepOutcome:
-    """What one call of :meth:`AttributionAttackCore.advance` produced, per environment."""
+class AttackStepOutcome(StepOutcome):
+    """An attack step. Reward parts: ``shift`` (increase of the kept shift, the attribution shift
+    of label-kept states) and ``penalty`` (``label_change_penalty`` where this step's perturbed image
+    changed the prediction). Flags: ``label_changed`` (this step's candidate image was classified
+    differently from the original) and ``reverted`` (the step was undone,
+    ``on_label_change="revert"``)."""
 
-    rewards: np.ndarray
-    terminated: np.ndarray
-    truncated: np.ndarray
-    reward_shift: np.ndarray
-    """Increase of the kept shift (the attribution shift of label-kept states)."""
-    reward_penalty: np.ndarray
-    """``label_change_penalty`` where this step's perturbed image changed the prediction."""
-    label_changed: np.ndarray
-    """True where this step's candidate image was classified differently from the original."""
-    reverted: np.ndarray
-    """True where the step was undone (``on_label_change="revert"``)."""
+    reward_names = ("shift", "penalty")
+    flag_names = ("label_changed", "reverted")
 
 
-class AttributionAttackCore:
-    """State and transition of ``num_envs`` attribution-attack episodes, as arrays.
+class AttributionAttackCore(BatchedEngine[AttributionAttackConfig]):
+    """``num_envs`` attribution-attack episodes, as arrays.
 
-    Args:
-        config: the validated environment configuration.
-        num_envs: number of episodes advanced together.
+    Per episode it tracks, beyond the base's image, label, target and counters: the perturbation
+    ``delta`` (and ``delta_np``), the ``original_maps`` and current ``maps``, the current
+    ``predictions``, the ``shift`` / ``initial_shift`` / ``kept_shift`` and the ``label_changes``.
+    Each :meth:`advance` sends one batched classifier query and one batched explanation.
     """
 
     def __init__(self, config: AttributionAttackConfig, num_envs: int) -> None:
-        self.cfg = config
-        self.n = num_envs
-        clf = config.classifier
-        self.device = clf.device
-        c, h, w = clf.input_shape
-        self.num_cells = config.grid.num_cells
-        self._cell_index = config.grid.index_tensor(self.device)
-        self.images = torch.zeros((num_envs, c, h, w), device=self.device)
+        super().__init__(config, num_envs)
+        map_batch = (num_envs, *config.classifier.input_shape[1:])
+        # The perturbation (state) on the device and its host copy, observed.
         self.delta = torch.zeros_like(self.images)
-        self.images_np = np.zeros((num_envs, c, h, w), np.float32)
-        self.delta_np = np.zeros((num_envs, c, h, w), np.float32)
-        self.original_maps = np.zeros((num_envs, h, w), np.float32)
-        self.maps = np.zeros((num_envs, h, w), np.float32)
-        self.targets = np.zeros(num_envs, np.int64)
+        self.delta_np = np.zeros_like(self.images_np)
+        self.original_maps = np.zeros(map_batch, np.float32)
+        self.maps = np.zeros(map_batch, np.float32)
         self.predictions = np.zeros(num_envs, np.int64)
-        self.labels = np.zeros(num_envs, np.int64)
-        self.image_index = np.zeros(num_envs, np.int64)
         self.shift = np.zeros(num_envs, np.float64)
         self.initial_shift = np.zeros(num_envs, np.float64)
         self.kept_shift = np.zeros(num_envs, np.float64)
-        self.steps = np.zeros(num_envs, np.int64)
         self.label_changes = np.zeros(num_envs, np.int64)
-        self.queries = np.zeros(num_envs, np.int64)
-        self.rngs = [np.random.default_rng() for _ in range(num_envs)]
 
     # ------------------------------------------------------------------ pieces
-    def _maps(self, images: torch.Tensor, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _maps(self, images: torch.Tensor, targets: np.ndarray) -> tuple[MapBatch, np.ndarray]:
         """Transformed attribution maps of ``images`` for ``targets`` and the queries per image."""
         explanation = self.cfg.explainer.explain(images, targets)
         maps = explanation.maps
@@ -116,31 +101,29 @@ class AttributionAttackCore:
         actions: np.ndarray | None,
         step_mask: np.ndarray,
         reset_mask: np.ndarray,
-        seeds: list[int | None] | None = None,
+        seeds: Sequence[int | None] | None = None,
         options: dict[str, Any] | None = None,
     ) -> AttackStepOutcome:
         """Step the environments in ``step_mask`` with ``actions`` and reset those in ``reset_mask``:
         one batched classifier query and one batched explanation for all of them."""
-        n, cfg = self.n, self.cfg
-        out = AttackStepOutcome(
-            rewards=np.zeros(n), terminated=np.zeros(n, bool), truncated=np.zeros(n, bool),
-            reward_shift=np.zeros(n), reward_penalty=np.zeros(n), label_changed=np.zeros(n, bool),
-            reverted=np.zeros(n, bool),
-        )  # fmt: skip
+        cfg = self.cfg
+        out = AttackStepOutcome.zeros(self.n)
         reset_idx = np.flatnonzero(reset_mask)
         step_idx = np.flatnonzero(step_mask & ~reset_mask)
         if len(reset_idx):
             self._load_episodes(reset_idx, seeds, options)
-        candidates = None
+        candidates = torch.zeros(0)
         if len(step_idx):
+            if actions is None:
+                raise ValueError("stepping episodes needs actions")
             steps = self.action_to_step(actions[step_idx])
             candidates = project_perturbation(self.delta[step_idx] + steps, self.images[step_idx], cfg.epsilon)
 
         # 1. One classifier query: original images of resets, perturbed images of steps.
-        batch = []
+        batch: list[torch.Tensor] = []
         if len(reset_idx):
             batch.append(self.images[reset_idx])
-        if candidates is not None:
+        if len(step_idx):
             batch.append((self.images[step_idx] + candidates).clamp(0.0, 1.0))
         predicted = np.zeros(0, np.int64)
         if batch:
@@ -156,10 +139,10 @@ class AttributionAttackCore:
         if len(step_idx):
             self.queries[step_idx] += 1
             changed = step_pred != self.targets[step_idx]
-            out.label_changed[step_idx] = changed
+            out.flags["label_changed"][step_idx] = changed
             self.label_changes[step_idx] += changed
             adopt = ~changed if cfg.on_label_change == "revert" else np.ones(len(step_idx), bool)
-            out.reverted[step_idx] = ~adopt
+            out.flags["reverted"][step_idx] = ~adopt
             adopt_rows = np.flatnonzero(adopt)
             adopt_idx = step_idx[adopt_rows]
             if len(adopt_idx):
@@ -185,31 +168,26 @@ class AttributionAttackCore:
                 self.shift[adopt_idx] = self._shift(self.original_maps[adopt_idx], self.maps[adopt_idx])
             kept_now = self.predictions[step_idx] == self.targets[step_idx]
             new_kept = np.where(kept_now, self.shift[step_idx], self.kept_shift[step_idx])
-            out.reward_shift[step_idx] = new_kept - self.kept_shift[step_idx]
+            out.reward_parts["shift"][step_idx] = new_kept - self.kept_shift[step_idx]
             self.kept_shift[step_idx] = new_kept
-            out.reward_penalty[step_idx] = np.where(changed, cfg.label_change_penalty, 0.0)
+            out.reward_parts["penalty"][step_idx] = np.where(changed, cfg.label_change_penalty, 0.0)
             self.steps[step_idx] += 1
             ended = self.steps[step_idx] >= cfg.budget
             if cfg.on_label_change == "terminate":
                 ended |= changed
             out.terminated[step_idx] = ended
-        out.rewards = out.reward_shift + out.reward_penalty
+            out.truncated[step_idx] = False  # the environment never truncates (the budget terminates)
+        out.sum_rewards()
         return out
 
-    def _load_episodes(self, idx: np.ndarray, seeds: list[int | None] | None, options: dict[str, Any] | None) -> None:
-        picks, batch, _ = draw_episode_images(self.cfg.data, self.rngs, idx, self.n, seeds, options)
-        self.images[idx] = torch.from_numpy(np.ascontiguousarray(batch.images)).to(self.device)
-        self.images_np[idx] = batch.images
+    def _load_episodes(self, idx: np.ndarray, seeds: Sequence[int | None] | None, options: dict[str, Any] | None) -> None:
+        self._start_episodes(idx, seeds, options)
         self.delta[idx] = 0.0
         self.delta_np[idx] = 0.0
-        self.labels[idx] = batch.labels
-        self.image_index[idx] = picks
-        self.steps[idx] = 0
         self.label_changes[idx] = 0
-        self.queries[idx] = 0
 
     # ------------------------------------------------------------------ views
-    def observation(self, idx: np.ndarray | slice = slice(None)) -> dict[str, np.ndarray]:
+    def observation(self, idx: np.ndarray | slice = slice(None)) -> ObsDict:
         maps = self.maps[idx]
         scale = np.abs(maps).reshape(len(maps), -1).max(axis=1)
         normalised = maps / np.where(scale > 0, scale, 1.0)[:, None, None]
@@ -238,6 +216,6 @@ class AttributionAttackCore:
             "linf": np.abs(self.delta_np).reshape(self.n, -1).max(axis=1).astype(np.float64),
         }
 
-    def episode_info(self, i: int) -> dict[str, Any]:
-        """The ``info`` dictionary of episode ``i`` (Python scalars)."""
-        return {key: value[i].item() for key, value in self.info_arrays().items()}
+    def render_frame(self, i: int) -> np.ndarray:
+        """The ``rgb_array`` frame of episode ``i``: image | perturbed image | original map | current map."""
+        return render_attack(self, i)

@@ -1,175 +1,139 @@
 """Configuration of the saliency-search environments: every knob, its default and its check.
 
-``SaliencySearchConfig.from_kwargs(mode, **kwargs)`` is the single place where the keyword
-arguments of ``gym.make("saliency_gym/SaliencyReveal-v0", **kwargs)`` are validated and resolved
-(names to classifiers, data sources and substrates), so the reveal and mask environments, their
-vector versions and the SB3 adapter all accept exactly the same arguments.
+:class:`SaliencySearchOptions` declares the keyword arguments of
+``gym.make("saliency_gym/SaliencyReveal-v0", **kwargs)`` with their types and defaults, and
+``SaliencySearchConfig.from_kwargs(mode, **kwargs)`` is the single place where they are validated
+and resolved (names to classifiers, data sources and substrates), so the reveal and mask
+environments, their vector versions and the SB3 adapter all accept exactly the same arguments.
 """
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, fields
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
 
 import numpy as np
-import torch
 
-from saliency_gym.classifier import FrozenClassifier
-from saliency_gym.data import ArraySource, DataSource, load_dataset
-from saliency_gym.grid import PatchGrid
+from saliency_gym.data import DataSource
+from saliency_gym.envs.common_config import (
+    EnvConfig,
+    EnvOptions,
+    resolve_classifier,
+    resolve_classifier_and_data,
+    resolve_data,
+    resolve_grid,
+)
 from saliency_gym.substrates import Substrate, make_substrate
+from saliency_gym.types import Image
 from saliency_gym.validation import check_choice, check_float, check_int
+
+__all__ = [
+    "FOIL_RULES",
+    "MODES",
+    "REWARD_MODES",
+    "TARGET_RULES",
+    "SaliencySearchConfig",
+    "SaliencySearchOptions",
+    "default_config",
+    "resolve_classifier",
+    "resolve_classifier_and_data",
+    "resolve_data",
+    "resolve_grid",
+]
 
 MODES = ("reveal", "mask")
 REWARD_MODES = ("auc", "auc_trapezoid", "delta", "log_odds")
 TARGET_RULES = ("predicted", "label")
 FOIL_RULES = ("runner_up",)
 
+#: A substrate as the environments accept it (see :func:`saliency_gym.substrates.make_substrate`).
+SubstrateSpec = Substrate | str | float | Image | Callable[..., Any] | None
+#: A target rule, a class id, or a one-vs-one ``(target, foil)`` pair.
+TargetSpec = str | int | tuple[str | int, str | int]
+RewardMode = Literal["auc", "auc_trapezoid", "delta", "log_odds"]
 
-def default_config() -> dict[str, Any]:
-    """Every keyword argument of the saliency-search environments with its default."""
-    return {
-        "classifier": "shapes",
-        "data": None,
-        "split": "train",
-        "image": None,
-        "label": None,
-        "grid": 8,
-        "substrate": None,
-        "budget": None,
-        "target": "predicted",
-        "reward_mode": "auc",
-        "observe_score": False,
-        "invalid_action_penalty": None,
-        "max_steps": None,
-        "device": None,
-    }
+ConfigT = TypeVar("ConfigT", bound="SaliencySearchConfig")
 
 
 @dataclass
-class SaliencySearchConfig:
+class SaliencySearchOptions(EnvOptions):
+    """The keyword arguments of the saliency-search environments, with their defaults."""
+
+    substrate: SubstrateSpec = None
+    """``"zeros"``, ``"mean"``, ``"blur"``, ``"noise"``, a number, an image, a callable or a
+    ``Substrate``; default ``"blur"`` when revealing, ``"zeros"`` when masking."""
+    budget: int | None = None
+    """Cells per episode; default all."""
+    target: TargetSpec = "predicted"
+    """``"predicted"``, ``"label"``, a class id or a one-vs-one pair ``(target, foil)``."""
+    reward_mode: RewardMode = "auc"
+    """``"auc"``, ``"auc_trapezoid"``, ``"delta"`` or ``"log_odds"``."""
+    observe_score: bool = False
+    """Add the current score to the observation."""
+    invalid_action_penalty: float | None = None
+    """Reward of choosing a cell again (``<= 0``); default ``-1 / cells``."""
+    max_steps: int | None = None
+    """Steps before truncation (``>= budget``); default ``2 * budget``."""
+
+
+#: ``default_config()``: every keyword argument of the saliency-search environments with its default.
+default_config = SaliencySearchOptions.defaults
+
+
+@dataclass
+class SaliencySearchConfig(EnvConfig):
     """Resolved, validated settings of one saliency-search environment (see the env docstrings)."""
 
     mode: str
-    classifier: FrozenClassifier
-    data: DataSource
-    grid: PatchGrid
     substrate: Substrate
-    budget: int
+    reward_mode: str
     target: int | str
     foil: int | str | None
-    reward_mode: str
     observe_score: bool
     invalid_action_penalty: float
     max_steps: int
 
     @classmethod
-    def from_kwargs(cls, mode: str, **kwargs: Any) -> SaliencySearchConfig:
+    def from_kwargs(cls: type[ConfigT], mode: str = "reveal", **kwargs: Any) -> ConfigT:
+        """Validate and resolve the keyword arguments of an environment in ``mode`` (``"reveal"``
+        or ``"mask"``); unknown arguments raise ``TypeError``."""
         check_choice("mode", mode, MODES)
-        unknown = sorted(set(kwargs) - set(default_config()))
-        if unknown:
-            raise TypeError(f"unknown argument(s) {unknown}; allowed: {sorted(default_config())}")
-        cfg = {**default_config(), **kwargs}
-        classifier, data = resolve_classifier_and_data(cfg)
-        grid = resolve_grid(cfg["grid"], data.image_shape)
-        substrate_spec = cfg["substrate"] if cfg["substrate"] is not None else ("blur" if mode == "reveal" else "zeros")
-        channel_mean = data.channel_mean() if substrate_spec == "mean" else None
+        return cls.resolve(SaliencySearchOptions.from_kwargs(**kwargs), mode)
+
+    @classmethod
+    def resolve(cls: type[ConfigT], options: SaliencySearchOptions, mode: str) -> ConfigT:
+        """The resolved configuration of ``options`` for an environment in ``mode``."""
+        classifier, data = resolve_classifier_and_data(options)
+        grid = resolve_grid(options.grid, data.image_shape)
+        substrate_spec = options.substrate if options.substrate is not None else ("blur" if mode == "reveal" else "zeros")
+        channel_mean = data.channel_mean() if isinstance(substrate_spec, str) and substrate_spec == "mean" else None
         substrate = make_substrate(substrate_spec, channel_mean=channel_mean)
-        budget = grid.num_cells if cfg["budget"] is None else check_int("budget", cfg["budget"], minimum=1, maximum=grid.num_cells)
-        target, foil = _resolve_target(cfg["target"], classifier.num_classes, data)
+        budget = grid.num_cells if options.budget is None else check_int("budget", options.budget, minimum=1, maximum=grid.num_cells)
+        target, foil = _resolve_target(options.target, classifier.num_classes, data)
         if substrate.class_aware and not isinstance(foil, int):
             raise ValueError(
                 f"the class-aware substrate {substrate.name!r} makes a counterfactual of the foil class: "
                 "use a one-vs-one target (target, foil) with a fixed foil class id"
             )
-        reward_mode = check_choice("reward_mode", cfg["reward_mode"], REWARD_MODES)
-        penalty = cfg["invalid_action_penalty"]
+        reward_mode = check_choice("reward_mode", options.reward_mode, REWARD_MODES)
+        penalty = options.invalid_action_penalty
         penalty = -1.0 / grid.num_cells if penalty is None else check_float("invalid_action_penalty", penalty, maximum=0.0)
-        max_steps = 2 * budget if cfg["max_steps"] is None else check_int("max_steps", cfg["max_steps"], minimum=budget)
-        if not isinstance(cfg["observe_score"], (bool, np.bool_)):
-            raise TypeError(f"observe_score must be a bool, got {cfg['observe_score']!r}")
+        max_steps = 2 * budget if options.max_steps is None else check_int("max_steps", options.max_steps, minimum=budget)
+        if not isinstance(options.observe_score, (bool, np.bool_)):
+            raise TypeError(f"observe_score must be a bool, got {options.observe_score!r}")
         return cls(
             mode=mode, classifier=classifier, data=data, grid=grid, substrate=substrate, budget=budget,
-            target=target, foil=foil, reward_mode=reward_mode, observe_score=bool(cfg["observe_score"]),
+            target=target, foil=foil, reward_mode=reward_mode, observe_score=bool(options.observe_score),
             invalid_action_penalty=penalty, max_steps=max_steps,
         )  # fmt: skip
-
-    def describe(self) -> dict[str, Any]:
-        """A JSON-friendly summary (for logs and ``repr``)."""
-        out = {f.name: getattr(self, f.name) for f in fields(self)}
-        out["classifier"] = self.classifier.name
-        out["data"] = f"{self.data.name} ({len(self.data)} images)"
-        out["grid"] = self.grid.shape
-        out["substrate"] = self.substrate.name
-        return out
-
-
-def resolve_classifier_and_data(cfg: dict[str, Any]) -> tuple[FrozenClassifier, DataSource]:
-    """The classifier and the data source of a configuration, checked to fit each other."""
-    classifier = resolve_classifier(cfg["classifier"], cfg["device"])
-    data = resolve_data(cfg, classifier)
-    if tuple(data.image_shape) != tuple(classifier.input_shape):
-        raise ValueError(
-            f"data images have shape {tuple(data.image_shape)} but the classifier expects {classifier.input_shape}"
-        )
-    if data.num_classes != classifier.num_classes:
-        raise ValueError(f"data has {data.num_classes} classes but the classifier has {classifier.num_classes}")
-    return classifier, data
-
-
-def resolve_classifier(spec: Any, device: Any) -> FrozenClassifier:
-    if isinstance(spec, FrozenClassifier):
-        return spec
-    if isinstance(spec, (str, os.PathLike)):
-        from saliency_gym.zoo import load_classifier
-
-        return load_classifier(spec, device=device)
-    raise TypeError(
-        f"classifier must be a FrozenClassifier, a shipped name or a checkpoint path, got {type(spec).__name__}"
-    )
-
-
-def resolve_data(cfg: dict[str, Any], classifier: FrozenClassifier) -> DataSource:
-    if cfg["image"] is not None:
-        if cfg["data"] is not None:
-            raise ValueError("pass either `image` (a fixed image) or `data`, not both")
-        image = cfg["image"]
-        image = image.detach().cpu().numpy() if isinstance(image, torch.Tensor) else np.asarray(image)
-        if image.shape != tuple(classifier.input_shape):
-            raise ValueError(f"image must have the classifier's shape {classifier.input_shape}, got {image.shape}")
-        label = cfg["label"]
-        labels = [0 if label is None else check_int("label", label, minimum=0, maximum=classifier.num_classes - 1)]
-        return ArraySource(image[None], labels, class_names=classifier.class_names, name="image", has_label=label is not None)
-    if cfg["label"] is not None:
-        raise ValueError("`label` goes with a fixed `image`; data sources carry their own labels")
-    data = cfg["data"]
-    if data is None:
-        data = classifier.meta.get("dataset")
-        if data is None:
-            raise ValueError("pass `data` (a DataSource or a dataset name) or `image` for a custom classifier")
-    if isinstance(data, str):
-        return load_dataset(data, split=cfg["split"])
-    if isinstance(data, DataSource):
-        if len(data) == 0:
-            raise ValueError("data source is empty")
-        return data
-    raise TypeError(f"data must be a DataSource or a dataset name, got {type(data).__name__}")
-
-
-def resolve_grid(spec: Any, image_shape: tuple[int, ...]) -> PatchGrid:
-    if isinstance(spec, (tuple, list)) and len(spec) == 2:
-        return PatchGrid.for_shape(image_shape, spec[0], spec[1])
-    if isinstance(spec, (int, np.integer)) and not isinstance(spec, bool):
-        return PatchGrid.for_shape(image_shape, int(spec))
-    raise TypeError(f"grid must be an int (cells per side) or a (rows, cols) pair, got {spec!r}")
 
 
 def _check_class(name: str, value: Any, num_classes: int) -> int:
     return check_int(name, value, minimum=0, maximum=num_classes - 1)
 
 
-def _resolve_target(spec: Any, num_classes: int, data: DataSource) -> tuple[int | str, int | str | None]:
+def _resolve_target(spec: object, num_classes: int, data: DataSource) -> tuple[int | str, int | str | None]:
     foil: int | str | None = None
     if isinstance(spec, (tuple, list)):
         if len(spec) != 2:

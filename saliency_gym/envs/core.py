@@ -13,72 +13,63 @@ of the starting canvas (the substrate when revealing, the image when masking).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
 from saliency_gym.envs.config import SaliencySearchConfig
-from saliency_gym.envs.episodes import draw_episode_images
+from saliency_gym.envs.engine import BatchedEngine, FloatArray, StepOutcome
+from saliency_gym.envs.render import render_episode
+from saliency_gym.types import EnvMask, InfoDict, ObsDict
+
+__all__ = ["SaliencySearchCore", "SaliencyStepOutcome", "StepOutcome"]
 
 _EPS = 1e-6
 
 
-@dataclass
-class StepOutcome:
-    """What one call of :meth:`SaliencySearchCore.advance` produced, per environment."""
+class SaliencyStepOutcome(StepOutcome):
+    """A saliency-search step: reward parts ``evidence`` and ``penalty``; flag ``invalid_action``
+    (the chosen cell had already been chosen: no state change, penalty reward)."""
 
-    rewards: np.ndarray
-    terminated: np.ndarray
-    truncated: np.ndarray
-    invalid: np.ndarray
-    """True where the chosen cell had already been chosen (no state change, penalty reward)."""
-    reward_evidence: np.ndarray
-    reward_penalty: np.ndarray
+    reward_names = ("evidence", "penalty")
+    flag_names = ("invalid_action",)
 
 
-class SaliencySearchCore:
-    """State and transition of ``num_envs`` saliency-search episodes, as arrays.
+class SaliencySearchCore(BatchedEngine[SaliencySearchConfig]):
+    """``num_envs`` saliency-search episodes (reveal or mask, after ``config.mode``), as arrays.
 
-    Args:
-        config: the validated environment configuration.
-        num_envs: number of episodes advanced together.
+    Per episode it tracks, beyond the base's image, label, target and counters: the ``substrates``,
+    the observed ``canvas_np``, the ``chosen`` cells, their ``order`` and ``gains``, the current
+    ``scores`` / ``log_odds`` and the ``initial_scores``, and the ``foils`` (-1: none). Each
+    :meth:`advance` sends the classifier one batched query (see the module docstring);
+    :meth:`canvases_for` and :meth:`scores_of` let policies look ahead without changing the state.
     """
 
     def __init__(self, config: SaliencySearchConfig, num_envs: int) -> None:
-        self.cfg = config
-        self.n = num_envs
-        clf = config.classifier
-        self.device = clf.device
-        c, h, w = clf.input_shape
-        k = config.grid.num_cells
-        self.num_cells = k
+        super().__init__(config, num_envs)
+        k = self.num_cells
         self.reveal = config.mode == "reveal"
-        self._cell_index = config.grid.index_tensor(self.device)
-        # Device tensors used to build canvases.
-        self.images = torch.zeros((num_envs, c, h, w), device=self.device)
+        # The substrates (on the device) canvases are built from, and the canvases observed.
         self.substrates = torch.zeros_like(self.images)
-        # Host copies that observations are made of.
-        self.images_np = np.zeros((num_envs, c, h, w), np.float32)
-        self.canvas_np = np.zeros((num_envs, c, h, w), np.float32)
+        self.canvas_np = np.zeros_like(self.images_np)
         self.chosen = np.zeros((num_envs, k), bool)
         self.order = np.full((num_envs, k), -1, np.int64)
         self.gains = np.zeros((num_envs, k), np.float64)
         self.n_chosen = np.zeros(num_envs, np.int64)
-        self.steps = np.zeros(num_envs, np.int64)
         self.scores = np.zeros(num_envs, np.float64)
         self.log_odds = np.zeros(num_envs, np.float64)
         self.initial_scores = np.zeros(num_envs, np.float64)
-        self.targets = np.zeros(num_envs, np.int64)
         self.foils = np.full(num_envs, -1, np.int64)
-        self.labels = np.zeros(num_envs, np.int64)
-        self.image_index = np.zeros(num_envs, np.int64)
-        self.queries = np.zeros(num_envs, np.int64)
-        self.rngs = [np.random.default_rng() for _ in range(num_envs)]
 
     # ------------------------------------------------------------------ scoring
-    def _score(self, probs: torch.Tensor, targets: np.ndarray, foils: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def scores_of(self, probs: torch.Tensor, idx: np.ndarray) -> tuple[FloatArray, FloatArray]:
+        """Score and log-odds of ``probs`` (``(m, num_classes)`` probabilities, row ``j`` for
+        episode ``idx[j]``) for the targets and foils of the episodes ``idx``."""
+        return self._score(probs, self.targets[idx], self.foils[idx])
+
+    def _score(self, probs: torch.Tensor, targets: np.ndarray, foils: np.ndarray) -> tuple[FloatArray, FloatArray]:
         """Probability score and log-odds of ``probs (m, K)`` for per-row targets and foils."""
         p = probs.double().cpu().numpy()
         rows = np.arange(len(p))
@@ -95,12 +86,12 @@ class SaliencySearchCore:
     def advance(
         self,
         actions: np.ndarray | None,
-        step_mask: np.ndarray,
-        reset_mask: np.ndarray,
-        seeds: list[int | None] | None = None,
+        step_mask: EnvMask,
+        reset_mask: EnvMask,
+        seeds: Sequence[int | None] | None = None,
         options: dict[str, Any] | None = None,
         score: bool = True,
-    ) -> StepOutcome:
+    ) -> SaliencyStepOutcome:
         """Step the environments in ``step_mask`` with ``actions`` and reset those in ``reset_mask``,
         with one classifier query for all of them.
 
@@ -109,11 +100,7 @@ class SaliencySearchCore:
         """
         if not score and (self.cfg.target == "predicted" or self.cfg.foil == "runner_up"):
             raise ValueError("an unscored rollout needs known targets: target='predicted'/foil='runner_up' need queries")
-        n = self.n
-        out = StepOutcome(
-            rewards=np.zeros(n), terminated=np.zeros(n, bool), truncated=np.zeros(n, bool),
-            invalid=np.zeros(n, bool), reward_evidence=np.zeros(n), reward_penalty=np.zeros(n),
-        )  # fmt: skip
+        out = SaliencyStepOutcome.zeros(self.n)
         reset_idx = np.flatnonzero(reset_mask)
         step_idx = np.flatnonzero(step_mask & ~reset_mask)
         batch: list[torch.Tensor] = []
@@ -130,9 +117,11 @@ class SaliencySearchCore:
         # 2. Steps: validate, mark the chosen cells, queue the new canvases.
         valid_idx = np.zeros(0, np.int64)
         if len(step_idx):
+            if actions is None:
+                raise ValueError("stepping episodes needs actions")
             acts = actions[step_idx]
             repeated = self.chosen[step_idx, acts]
-            out.invalid[step_idx] = repeated
+            out.flags["invalid_action"][step_idx] = repeated
             valid_idx, valid_acts = step_idx[~repeated], acts[~repeated]
             self.chosen[valid_idx, valid_acts] = True
             self.order[valid_idx, self.n_chosen[valid_idx]] = valid_acts
@@ -147,7 +136,7 @@ class SaliencySearchCore:
 
         # 3. One classifier query for everything.
         # Canvases are made of validated images and substrates: skip the per-call input checks.
-        probs = self.cfg.classifier.probs(torch.cat(batch), validate=False) if batch else None
+        probs = self.cfg.classifier.probs(torch.cat(batch), validate=False) if batch else torch.zeros(0)
         offset = 0
 
         # 4. Finish the resets.
@@ -155,6 +144,7 @@ class SaliencySearchCore:
             self._set_targets(reset_idx, None)
         elif len(reset_idx):
             m = len(reset_idx)
+            image_probs: torch.Tensor | None = None
             if need_image_probs:
                 image_probs = probs[offset : offset + m]
                 offset += m
@@ -167,15 +157,16 @@ class SaliencySearchCore:
                 offset += m
                 self.queries[reset_idx] += 1
             else:
+                assert image_probs is not None  # masking scores the image itself
                 start_probs = image_probs
-            s, lo = self._score(start_probs, self.targets[reset_idx], self.foils[reset_idx])
+            s, lo = self.scores_of(start_probs, reset_idx)
             self.scores[reset_idx] = self.initial_scores[reset_idx] = s
             self.log_odds[reset_idx] = lo
 
         # 5. Finish the steps: rewards from the score change.
         if len(valid_idx) and score:
             m = len(valid_idx)
-            s_new, lo_new = self._score(probs[offset : offset + m], self.targets[valid_idx], self.foils[valid_idx])
+            s_new, lo_new = self.scores_of(probs[offset : offset + m], valid_idx)
             s_old, lo_old = self.scores[valid_idx], self.log_odds[valid_idx]
             sign = 1.0 if self.reveal else -1.0
             self.gains[valid_idx, self.n_chosen[valid_idx]] = sign * (s_new - s_old)
@@ -191,39 +182,37 @@ class SaliencySearchCore:
                 evidence = sign * (s_new - s_old)
             else:
                 evidence = sign * (lo_new - lo_old)
-            out.reward_evidence[valid_idx] = evidence
+            out.reward_parts["evidence"][valid_idx] = evidence
             self.scores[valid_idx], self.log_odds[valid_idx] = s_new, lo_new
             self.n_chosen[valid_idx] += 1
             self.queries[valid_idx] += 1
         if len(step_idx):
-            out.reward_penalty[step_idx] = np.where(out.invalid[step_idx], self.cfg.invalid_action_penalty, 0.0)
+            invalid = out.flags["invalid_action"][step_idx]
+            out.reward_parts["penalty"][step_idx] = np.where(invalid, self.cfg.invalid_action_penalty, 0.0)
             out.terminated[step_idx] = self.n_chosen[step_idx] >= self.cfg.budget
             out.truncated[step_idx] = (self.steps[step_idx] >= self.cfg.max_steps) & ~out.terminated[step_idx]
-        out.rewards = out.reward_evidence + out.reward_penalty
+        out.sum_rewards()
         return out
 
-    def _canvases(self, idx: np.ndarray) -> torch.Tensor:
-        chosen = torch.from_numpy(self.chosen[idx]).to(self.device)
-        chosen_pixels = chosen[:, self._cell_index].unsqueeze(1)  # (m, 1, H, W)
+    def canvases_for(self, idx: np.ndarray, chosen: np.ndarray) -> torch.Tensor:
+        """Canvases ``(m, C, H, W)`` of the episodes ``idx`` (on the engine's device) with the
+        ``(m, cells)`` boolean ``chosen`` cells instead of their current ones: what a policy looks
+        ahead with (the engine's state is not changed)."""
+        chosen_t = torch.as_tensor(np.asarray(chosen, bool)).to(self.device)
+        chosen_pixels = chosen_t[:, self._cell_index].unsqueeze(1)  # (m, 1, H, W)
         if self.reveal:
             return torch.where(chosen_pixels, self.images[idx], self.substrates[idx])
         return torch.where(chosen_pixels, self.substrates[idx], self.images[idx])
 
-    def _load_episodes(self, idx: np.ndarray, seeds: list[int | None] | None, options: dict[str, Any] | None) -> None:
-        picks, batch, torch_seeds = draw_episode_images(
-            self.cfg.data, self.rngs, idx, self.n, seeds, options, extra_seeds=self.cfg.substrate.stochastic
-        )
-        images = torch.from_numpy(np.ascontiguousarray(batch.images)).to(self.device)
-        self.images[idx] = images
-        self.images_np[idx] = batch.images
-        self.labels[idx] = batch.labels
-        self.image_index[idx] = picks
+    def _canvases(self, idx: np.ndarray) -> torch.Tensor:
+        return self.canvases_for(idx, self.chosen[idx])
+
+    def _load_episodes(self, idx: np.ndarray, seeds: Sequence[int | None] | None, options: dict[str, Any] | None) -> None:
+        batch, images, torch_seeds = self._start_episodes(idx, seeds, options, extra_seeds=self.cfg.substrate.stochastic)
         self.chosen[idx] = False
         self.order[idx] = -1
         self.gains[idx] = 0.0
         self.n_chosen[idx] = 0
-        self.steps[idx] = 0
-        self.queries[idx] = 0
         # Targets that do not need the classifier are known now (class-aware substrates use them).
         if isinstance(self.cfg.target, int):
             self.targets[idx] = self.cfg.target
@@ -243,16 +232,20 @@ class SaliencySearchCore:
             self.substrates[idx] = substrate(images, targets).to(self.device, torch.float32)
             return
         for j, i in enumerate(idx):  # one seeded generator per episode keeps resets reproducible
-            generator = torch.Generator().manual_seed(torch_seeds[j])
+            seed = torch_seeds[j]
+            assert seed is not None  # drawn for every episode of a stochastic substrate
+            generator = torch.Generator().manual_seed(seed)
             self.substrates[i] = substrate(images[j : j + 1], targets[j : j + 1], generator)[0].to(self.device)
 
     def _set_targets(self, idx: np.ndarray, image_probs: torch.Tensor | None) -> None:
         if self.cfg.target == "predicted":
+            assert image_probs is not None
             self.targets[idx] = image_probs.argmax(dim=1).cpu().numpy()
         foil = self.cfg.foil
         if foil is None:
             self.foils[idx] = -1
         elif foil == "runner_up":
+            assert image_probs is not None
             p = image_probs.clone()
             p[torch.arange(len(idx)), torch.from_numpy(self.targets[idx]).to(p.device)] = -1.0
             self.foils[idx] = p.argmax(dim=1).cpu().numpy()
@@ -266,7 +259,7 @@ class SaliencySearchCore:
                 )
 
     # ------------------------------------------------------------------ views
-    def observation(self, idx: np.ndarray | slice = slice(None)) -> dict[str, np.ndarray]:
+    def observation(self, idx: np.ndarray | slice = slice(None)) -> ObsDict:
         rows, cols = self.cfg.grid.shape
         obs = {
             "image": self.images_np[idx].copy(),
@@ -274,7 +267,7 @@ class SaliencySearchCore:
             "chosen": self.chosen[idx].reshape(-1, rows, cols).astype(np.float32),
         }
         if self.cfg.observe_score:
-            obs["score"] = self.scores[idx].astype(np.float32).reshape(-1, 1)
+            obs["score"] = np.asarray(self.scores[idx], np.float32).reshape(-1, 1)
         return obs
 
     def action_masks(self) -> np.ndarray:
@@ -299,12 +292,36 @@ class SaliencySearchCore:
 
     def saliency_map(self, i: int) -> np.ndarray:
         """``(H, W)`` float32 pixel map of :meth:`cell_saliency`."""
-        return self.cfg.grid.to_pixels(self.cell_saliency(i)).astype(np.float32)
+        return np.asarray(self.cfg.grid.to_pixels(self.cell_saliency(i)), np.float32)
 
-    def episode_info(self, i: int, final: bool) -> dict[str, Any]:
+    def info_arrays(self) -> dict[str, np.ndarray]:
+        """Per-environment state summaries, as arrays over environments (the vector ``info``)."""
+        return {
+            "score": self.scores.copy(),
+            "initial_score": self.initial_scores.copy(),
+            "queries": self.queries.copy(),
+            "target": self.targets.copy(),
+            "label": self.labels.copy(),
+            "image_index": self.image_index.copy(),
+            "n_chosen": self.n_chosen.copy(),
+        }
+
+    def final_info_arrays(self, final: EnvMask) -> dict[str, np.ndarray]:
+        """``saliency`` maps and the ``cell_order`` / ``gains`` (object arrays) of the episodes that end."""
+        h, w = self.cfg.grid.height, self.cfg.grid.width
+        saliency = np.zeros((self.n, h, w), np.float32)
+        order = np.empty(self.n, dtype=object)
+        gains = np.empty(self.n, dtype=object)
+        for i in np.flatnonzero(final):
+            saliency[i] = self.saliency_map(int(i))
+            k = int(self.n_chosen[i])
+            order[i], gains[i] = self.order[i, :k].copy(), self.gains[i, :k].copy()
+        return {"saliency": saliency, "cell_order": order, "gains": gains}
+
+    def episode_info(self, i: int, final: bool) -> InfoDict:
         """The ``info`` dictionary of episode ``i`` (the saliency map only when ``final``)."""
         k = int(self.n_chosen[i])
-        info: dict[str, Any] = {
+        info: InfoDict = {
             "score": float(self.scores[i]),
             "initial_score": float(self.initial_scores[i]),
             "queries": int(self.queries[i]),
@@ -319,3 +336,7 @@ class SaliencySearchCore:
         if final:
             info["saliency"] = self.saliency_map(i)
         return info
+
+    def render_frame(self, i: int) -> np.ndarray:
+        """The ``rgb_array`` frame of episode ``i``: image | canvas | saliency so far."""
+        return render_episode(self, i)

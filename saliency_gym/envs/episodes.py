@@ -8,6 +8,7 @@ all, or one per sub-environment). Keeping this in one place is what makes a vect
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -20,7 +21,7 @@ def draw_episode_images(
     rngs: list[np.random.Generator],
     idx: np.ndarray,
     num_envs: int,
-    seeds: list[int | None] | None = None,
+    seeds: Sequence[int | None] | None = None,
     options: dict[str, Any] | None = None,
     extra_seeds: bool = False,
 ) -> tuple[np.ndarray, Batch, list[int | None]]:

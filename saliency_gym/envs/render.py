@@ -1,4 +1,8 @@
-"""``rgb_array`` frames of a saliency-search episode: image | canvas | saliency so far."""
+"""``rgb_array`` frames of the episodes of every family (what the engines' ``render_frame`` draws).
+
+Saliency search: image | canvas | saliency so far. Attribution attack: image | perturbed image |
+original map | current map.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
+    from saliency_gym.envs.attack_core import AttributionAttackCore
     from saliency_gym.envs.core import SaliencySearchCore
 
 #: Each image pixel is drawn as a ``SCALE x SCALE`` block so 32x32 images are visible.
@@ -37,9 +42,22 @@ def render_episode(core: SaliencySearchCore, i: int) -> np.ndarray:
     image = _to_rgb(core.images_np[i])
     canvas = _to_rgb(core.canvas_np[i])
     saliency = _heatmap(core.saliency_map(i))
-    chosen = core.cfg.grid.to_pixels(core.chosen[i])
+    chosen = np.asarray(core.cfg.grid.to_pixels(core.chosen[i]), bool)
     saliency[~chosen] = (saliency[~chosen] * 0.25).astype(np.uint8)  # dim cells not chosen yet
-    h = image.shape[0]
-    gap = np.full((h, _GAP // SCALE or 1, 3), 255, np.uint8)
-    frame = np.concatenate([image, gap, canvas, gap, saliency], axis=1)
-    return np.kron(frame, np.ones((SCALE, SCALE, 1), np.uint8))
+    return _side_by_side([image, canvas, saliency])
+
+
+def render_attack(core: AttributionAttackCore, i: int) -> np.ndarray:
+    """The frame of attack episode ``i``: image | perturbed image | original map | current map."""
+    image = _to_rgb(core.images_np[i])
+    perturbed = _to_rgb(np.clip(core.images_np[i] + core.delta_np[i], 0.0, 1.0))
+    return _side_by_side([image, perturbed, _heatmap(core.original_maps[i]), _heatmap(core.maps[i])])
+
+
+def _side_by_side(panels: list[np.ndarray]) -> np.ndarray:
+    """``(H, W, 3)`` panels in a row, white gaps between them, each pixel drawn ``SCALE`` times."""
+    gap = np.full((panels[0].shape[0], _GAP // SCALE or 1, 3), 255, np.uint8)
+    parts: list[np.ndarray] = []
+    for panel in panels:
+        parts.extend([gap, panel] if parts else [panel])
+    return np.kron(np.concatenate(parts, axis=1), np.ones((SCALE, SCALE, 1), np.uint8))

@@ -17,12 +17,13 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import torch
 
 from saliency_gym.classifier import FrozenClassifier
+from saliency_gym.types import ImageBatch, TargetsLike
 from saliency_gym.validation import as_image_batch, as_label_array
 
 
@@ -85,7 +86,7 @@ class Explainer(ABC):
         """Return ``(N, H, W)`` maps for validated ``images (N, C, H, W)`` on the classifier's
         device and ``targets (N,)`` class ids."""
 
-    def explain(self, images: Any, targets: Any = None) -> Explanation:
+    def explain(self, images: ImageBatch, targets: TargetsLike = None) -> Explanation:
         """Explain ``images`` (``(N, C, H, W)`` or one ``(C, H, W)``) for ``targets``.
 
         Args:

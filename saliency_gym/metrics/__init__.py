@@ -1,7 +1,9 @@
 """Metric evaluators: pure functions of (classifier, images, maps, ...) to numbers and curves.
 
 - :mod:`~saliency_gym.metrics.insertion_deletion`: RISE's insertion/deletion curves and AUC, batched,
-  at pixel level and at the environments' patch level.
+  at pixel level; :mod:`~saliency_gym.metrics.patch_curves`: the same at the environments' patch
+  level; :mod:`~saliency_gym.metrics.curves`: their shared result type, AUC, orders and batched
+  engine; :mod:`~saliency_gym.metrics.reference`: the per-image reference loop.
 - :mod:`~saliency_gym.metrics.localization`: pointing game, energy pointing game, top-k IoU.
 - :mod:`~saliency_gym.metrics.similarity`: top-k intersection, LENS recall/precision@k, diversity
   top-k, Spearman, Kendall (and their dissimilarities, the attack environments' rewards).
@@ -9,21 +11,19 @@
 - :mod:`~saliency_gym.metrics.sparsity`: Gini index.
 - :mod:`~saliency_gym.metrics.soft_insertion_deletion`: ID-ExpO's differentiable insertion/deletion,
   and insertion/deletion curves for tabular features.
+- :mod:`~saliency_gym.metrics.curves_plot`: plots of insertion/deletion curves.
 """
 
+from saliency_gym.metrics.curves import CurveResult, auc, pixel_order
 from saliency_gym.metrics.curves_plot import plot_insertion_deletion_curves
-from saliency_gym.metrics.insertion_deletion import (
-    CurveResult,
-    auc,
+from saliency_gym.metrics.insertion_deletion import deletion_curve, insertion_curve
+from saliency_gym.metrics.localization import energy_pointing_game, pointing_game, top_k_iou
+from saliency_gym.metrics.patch_curves import (
     cell_order_from_maps,
-    deletion_curve,
-    insertion_curve,
-    insertion_deletion_loop,
     patch_deletion_curve,
     patch_insertion_curve,
-    pixel_order,
 )
-from saliency_gym.metrics.localization import energy_pointing_game, pointing_game, top_k_iou
+from saliency_gym.metrics.reference import insertion_deletion_loop
 from saliency_gym.metrics.sanity import SanityResult, cascading_randomization
 from saliency_gym.metrics.similarity import (
     dissimilarity,

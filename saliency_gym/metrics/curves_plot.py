@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from saliency_gym.metrics.insertion_deletion import CurveResult, auc
+from saliency_gym.metrics.curves import CurveResult, auc
 from saliency_gym.validation import check_choice
 
 __all__ = ["plot_insertion_deletion_curves"]

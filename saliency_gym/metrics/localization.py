@@ -22,9 +22,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy.ndimage import distance_transform_edt
+import torch
 
 from saliency_gym.metrics._checks import as_map_batch, as_mask_batch
+from saliency_gym.types import MapBatch
 from saliency_gym.validation import check_choice, check_float, check_int
 
 __all__ = ["energy_pointing_game", "pointing_game", "top_k_iou"]
@@ -39,7 +40,7 @@ def _maps_and_masks(maps: Any, masks: Any) -> tuple[np.ndarray, np.ndarray]:
     return m, g
 
 
-def pointing_game(maps: Any, masks: Any, *, tolerance: float = 0.0, ties: str = "all") -> np.ndarray:
+def pointing_game(maps: MapBatch | torch.Tensor, masks: Any, *, tolerance: float = 0.0, ties: str = "all") -> np.ndarray:
     """Pointing game: 1.0 if the maximum of the map lies within ``tolerance`` pixels of the mask.
 
     Distances are Euclidean between pixel centres, in pixels; ``tolerance=0`` requires the maximum
@@ -63,6 +64,8 @@ def pointing_game(maps: Any, masks: Any, *, tolerance: float = 0.0, ties: str = 
     Returns:
         ``float64 (N,)``: 1.0 hit, 0.0 miss, NaN where the mask is empty.
     """
+    from scipy.ndimage import distance_transform_edt  # scipy.ndimage takes ~0.5 s to import
+
     tolerance = check_float("tolerance", tolerance, minimum=0.0)
     check_choice("ties", ties, POINTING_TIES)
     m, g = _maps_and_masks(maps, masks)
@@ -82,7 +85,7 @@ def pointing_game(maps: Any, masks: Any, *, tolerance: float = 0.0, ties: str = 
     return out
 
 
-def energy_pointing_game(maps: Any, masks: Any, *, normalize: str = "scorecam") -> np.ndarray:
+def energy_pointing_game(maps: MapBatch | torch.Tensor, masks: Any, *, normalize: str = "scorecam") -> np.ndarray:
     """Energy-based pointing game (Score-CAM, Sec. 5.2): the proportion of energy in the mask.
 
     ``proportion = sum(L[mask]) / (sum(L[mask]) + sum(L[~mask]))`` on a non-negative map ``L``.
@@ -113,7 +116,7 @@ def energy_pointing_game(maps: Any, masks: Any, *, normalize: str = "scorecam") 
     return out
 
 
-def top_k_iou(maps: Any, masks: Any, k: int | Any = None) -> np.ndarray:
+def top_k_iou(maps: MapBatch | torch.Tensor, masks: Any, k: int | Any = None) -> np.ndarray:
     """IoU of the ``k`` most salient pixels with the mask.
 
     The top-k region is the first ``k`` pixels of the map sorted by decreasing saliency, ties

@@ -61,15 +61,10 @@ import torch
 from torch import nn
 
 from saliency_gym.classifier import FrozenClassifier
-from saliency_gym.metrics.insertion_deletion import (
-    CurveResult,
-    _ranks_from_order,
-    _scores,
-    auc,
-    deletion_curve,
-    insertion_curve,
-)
+from saliency_gym.metrics.curves import CurveResult, _ranks_from_order, _scores, auc
+from saliency_gym.metrics.insertion_deletion import deletion_curve, insertion_curve
 from saliency_gym.substrates import Substrate, make_substrate
+from saliency_gym.types import TargetsLike
 from saliency_gym.validation import as_label_array, check_choice, check_float, check_int
 
 DELETION_FORMS = ("ratio", "direct")
@@ -384,14 +379,8 @@ def _feature_curve(
 
 
 def feature_insertion_curve(
-    model: nn.Module | Callable[[torch.Tensor], torch.Tensor],
-    features: Any,
-    attributions: Any,
-    targets: Any = None,
-    *,
-    step: int = 1,
-    baseline: Any = 0.0,
-    max_batch: int = 4096,
+    model: nn.Module | Callable[[torch.Tensor], torch.Tensor], features: Any, attributions: Any,
+    targets: TargetsLike = None, *, step: int = 1, baseline: Any = 0.0, max_batch: int = 4096,
 ) -> CurveResult:
     """Insertion for tables: start from the baseline row and put back the most important features
     first (``step`` per iteration); the score is ``p(target)``. Same ordering (stable, ties by
@@ -411,14 +400,8 @@ def feature_insertion_curve(
 
 
 def feature_deletion_curve(
-    model: nn.Module | Callable[[torch.Tensor], torch.Tensor],
-    features: Any,
-    attributions: Any,
-    targets: Any = None,
-    *,
-    step: int = 1,
-    baseline: Any = 0.0,
-    max_batch: int = 4096,
+    model: nn.Module | Callable[[torch.Tensor], torch.Tensor], features: Any, attributions: Any,
+    targets: TargetsLike = None, *, step: int = 1, baseline: Any = 0.0, max_batch: int = 4096,
 ) -> CurveResult:
     """Deletion for tables: replace the most important features by the baseline first. Arguments
     as in :func:`feature_insertion_curve`; a lower AUC is better."""
@@ -466,9 +449,8 @@ def hard_insertion_deletion(
             import copy
 
             classifier = FrozenClassifier(copy.deepcopy(model), input_shape or tuple(x.shape[1:]), device=x.device)
-        kw = {"step": step, "substrate": float(baseline)}
-        ins = insertion_curve(classifier, x, e, targets, **kw)
-        dele = deletion_curve(classifier, x, e, targets, **kw)
+        ins = insertion_curve(classifier, x, e, targets, step=step, substrate=float(baseline))
+        dele = deletion_curve(classifier, x, e, targets, step=step, substrate=float(baseline))
     elif x.ndim == 2:
         ins = feature_insertion_curve(model, x, e, targets, step=step, baseline=baseline)
         dele = feature_deletion_curve(model, x, e, targets, step=step, baseline=baseline)

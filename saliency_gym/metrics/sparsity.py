@@ -18,16 +18,16 @@ the same value by adding a tiny epsilon).
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
+import torch
 
 from saliency_gym.metrics._checks import as_map_batch
+from saliency_gym.types import MapBatch
 
 __all__ = ["gini_index"]
 
 
-def gini_index(maps: Any) -> np.ndarray:
+def gini_index(maps: MapBatch | torch.Tensor) -> np.ndarray:
     """Gini index of each map's absolute values (Hurley & Rickard 2009): ``float64 (N,)`` in [0, 1).
 
     Args:

@@ -2,7 +2,6 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-import yaml
 
 import saliency_gym
 from saliency_gym.agents import (
@@ -15,26 +14,14 @@ from saliency_gym.agents import (
     load_hyperparameters,
     train_agent,
 )
+from saliency_gym.agents.agent_checkpoints import load_agent_payload
 from saliency_gym.agents.algorithms import ALGORITHMS, split_hyperparameters
-from saliency_gym.agents.checkpoints import load_agent_payload
 from saliency_gym.agents.pretrained import agent_explainer, load_agent_policy, shipped_agents
 from saliency_gym.baselines import make_explainer
 from saliency_gym.checkpoint import CheckpointError
 from saliency_gym.metrics import patch_insertion_curve
 
 ENV = "saliency_gym/SaliencyReveal-Shapes-v0"
-
-
-@pytest.fixture(scope="module")
-def tiny_config(tmp_path_factory):
-    """Hyperparameters small enough to train in seconds."""
-    path = tmp_path_factory.mktemp("cfg") / "tiny.yaml"
-    small = {"n_envs": 4, "n_steps": 16, "batch_size": 32, "n_epochs": 2}
-    config = {"default": {"maskable_ppo": small, "ppo": small, "recurrent_ppo": small,
-                          "a2c": {"n_envs": 4, "n_steps": 8},
-                          "dqn": {"n_envs": 4, "learning_starts": 16, "buffer_size": 1000, "batch_size": 16, "train_freq": 4}}}
-    path.write_text(yaml.safe_dump(config))
-    return path
 
 
 def test_extractor_output_and_non_divisible_grid():

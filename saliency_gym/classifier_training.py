@@ -1,5 +1,8 @@
 """Reproducible training of the shipped classifiers (``saliency-gym train-classifier``).
 
+Named ``classifier_training`` so it is not confused with :mod:`saliency_gym.agents.agent_training`
+(``saliency_gym.training`` before issue 11).
+
 The same ``(dataset, seed, epochs)`` regenerates an equivalent checkpoint: data come from the
 seeded sources, the model from ``torch.manual_seed(seed)``, and batches from a seeded generator.
 The best epoch on the validation split is kept and the test accuracy is stored in the checkpoint.
@@ -8,9 +11,7 @@ The best epoch on the validation split is kept and the test accuracy is stored i
 from __future__ import annotations
 
 import os
-import time
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -19,15 +20,24 @@ from tqdm.auto import tqdm
 
 from saliency_gym.data import load_dataset
 from saliency_gym.models import SmallCNN
-from saliency_gym.validation import check_choice, check_float, check_int
+from saliency_gym.runs import (
+    RunClock,
+    TrainingOptions,
+    check_output_file,
+    seed_everything,
+    snapshot_state,
+)
+from saliency_gym.validation import check_choice
 from saliency_gym.zoo import CHECKPOINT_DIR, save_classifier
 
 TRAINABLE = ("shapes", "shapes64", "digits", "shape_pairs")
 
 
 @dataclass
-class ClassifierTrainingConfig:
+class ClassifierTrainingConfig(TrainingOptions):
     """Hyperparameters of :func:`train_classifier`; defaults are the shipped recipe."""
+
+    option_kind = "classifier training option"
 
     dataset: str = "shapes"
     seed: int = 0
@@ -38,6 +48,15 @@ class ClassifierTrainingConfig:
     width: int = 16
     max_shift: int = 2
     """Random translation (pixels) used as augmentation."""
+
+    def validate(self) -> ClassifierTrainingConfig:
+        """Check every field; raise ``TypeError``/``ValueError`` naming the bad one."""
+        check_choice("dataset", self.dataset, TRAINABLE)
+        self.check_ints("epochs", "batch_size", "width", minimum=1)
+        self.check_ints("seed", "max_shift", minimum=0)
+        self.check_floats("lr", minimum=0, exclusive_minimum=True)
+        self.check_floats("weight_decay", minimum=0)
+        return self
 
 
 def _augment(x: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
@@ -74,14 +93,11 @@ def train_classifier(
         progress: show a progress bar.
     """
     cfg = config or ClassifierTrainingConfig()
-    check_choice("dataset", cfg.dataset, TRAINABLE)
-    check_int("epochs", cfg.epochs, minimum=1)
-    check_int("batch_size", cfg.batch_size, minimum=1)
-    check_int("seed", cfg.seed, minimum=0)
-    check_float("lr", cfg.lr, minimum=0, exclusive_minimum=True)
-    out = Path(out) if out is not None else CHECKPOINT_DIR / f"{cfg.dataset}.pt"
-    torch.manual_seed(cfg.seed)
-    generator = torch.Generator().manual_seed(cfg.seed)
+    if not isinstance(cfg, ClassifierTrainingConfig):
+        raise TypeError(f"config must be a ClassifierTrainingConfig, got {type(cfg).__name__}")
+    cfg.validate()
+    out = check_output_file(out) if out is not None else CHECKPOINT_DIR / f"{cfg.dataset}.pt"
+    generator = seed_everything(cfg.seed)
     train = load_dataset(cfg.dataset, "train").arrays()
     val = load_dataset(cfg.dataset, "val").arrays()
     test_source = load_dataset(cfg.dataset, "test")
@@ -95,7 +111,7 @@ def train_classifier(
     )
     x_all, y_all = torch.from_numpy(train.images), torch.from_numpy(train.labels)
     best_val, best_state = -1.0, None
-    start = time.perf_counter()
+    clock = RunClock()
     bar = tqdm(total=cfg.epochs * steps_per_epoch, disable=not progress, desc=f"train {cfg.dataset}")
     for epoch in range(cfg.epochs):
         model.train()
@@ -113,13 +129,13 @@ def train_classifier(
         bar.set_postfix(epoch=epoch + 1, loss=f"{loss.item():.3f}", val_acc=f"{val_acc:.4f}")
         if val_acc >= best_val:
             best_val = val_acc
-            best_state = {k: v.clone() for k, v in model.state_dict().items()}
+            best_state = snapshot_state(model)
     bar.close()
     assert best_state is not None
     model.load_state_dict(best_state)
     test_acc = evaluate_accuracy(model, test.images, test.labels)
-    seconds = time.perf_counter() - start
-    meta = {**asdict(cfg), "val_accuracy": best_val, "test_accuracy": test_acc, "train_seconds": seconds}
+    seconds = clock.seconds
+    meta = {**cfg.describe(), "val_accuracy": best_val, "test_accuracy": test_acc, "train_seconds": seconds}
     save_classifier(
         model, out, class_names=test_source.class_names, input_shape=test_source.image_shape,
         dataset=cfg.dataset, meta=meta,

@@ -1,0 +1,231 @@
+"""Shared scaffolding of the training runs: run folders, resumable state, TensorBoard, seeding.
+
+Classifier training (:mod:`saliency_gym.classifier_training`) and the plugins' training recipes
+(GANMEX generators, ID-ExpO fine-tuning, PGD adversarial training) all follow one pattern:
+
+* seed the global torch RNG (network initialisation) and a private ``torch.Generator`` (data
+  order, sampling) from the recipe's seed: :func:`seed_everything`;
+* keep a copy of the best weights on the CPU: :func:`snapshot_state`;
+* write the whole run state atomically every few steps as a tagged, weights-only checkpoint and
+  read it back on resume, refusing a state written with other fixed settings:
+  :class:`RunState` (:func:`check_resume_settings`, :func:`restore_state_dicts`);
+* log scalars to TensorBoard: :func:`open_writer`;
+* declare the recipe as an :class:`~saliency_gym.options.Options` dataclass deriving from
+  :class:`TrainingOptions`, which names its options in errors and checks fields by table.
+
+This module is part of the core: it imports core modules only (never ``baselines`` or ``agents``).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+import torch
+
+from saliency_gym.checkpoint import CheckpointError, atomic_save, safe_load
+from saliency_gym.options import Options, check_known_keys
+from saliency_gym.validation import check_float, check_int
+
+if TYPE_CHECKING:  # tensorboard is imported only when a writer is opened
+    from torch.utils.tensorboard import SummaryWriter
+
+__all__ = [
+    "RunClock",
+    "RunState",
+    "TrainingOptions",
+    "check_output_dir",
+    "check_output_file",
+    "check_resume_settings",
+    "open_writer",
+    "restore_state_dicts",
+    "seed_everything",
+    "snapshot_state",
+]
+
+
+@dataclass
+class TrainingOptions(Options):
+    """Base of the training recipes' configurations.
+
+    Subclasses set :attr:`option_kind` (how an unknown key is reported: ``"unknown GANMEX training
+    option(s) [...]"``) and implement :meth:`~saliency_gym.options.Options.validate` with
+    :meth:`check_ints` / :meth:`check_floats` tables and the :mod:`saliency_gym.validation` helpers.
+    """
+
+    option_kind: ClassVar[str] = "training option"
+
+    @classmethod
+    def check_keys(cls, kwargs: Mapping[str, Any]) -> None:
+        """Reject names that are not fields (``TypeError`` listing the allowed ones)."""
+        check_known_keys(kwargs, cls.field_names(), cls.option_kind)
+
+    def check_ints(self, *names: str, minimum: int | None = None, optional: bool = False) -> None:
+        """:func:`~saliency_gym.validation.check_int` on each named field (``optional``: ``None`` passes)."""
+        for name in names:
+            value = getattr(self, name)
+            if not (optional and value is None):
+                check_int(name, value, minimum=minimum)
+
+    def check_floats(
+        self,
+        *names: str,
+        minimum: float | None = None,
+        maximum: float | None = None,
+        exclusive_minimum: bool = False,
+        optional: bool = False,
+    ) -> None:
+        """:func:`~saliency_gym.validation.check_float` on each named field (``optional``: ``None`` passes)."""
+        for name in names:
+            value = getattr(self, name)
+            if not (optional and value is None):
+                check_float(name, value, minimum=minimum, maximum=maximum, exclusive_minimum=exclusive_minimum)
+
+
+class _Stateful(Protocol):
+    def load_state_dict(self, state_dict: Any, /) -> Any: ...
+
+
+def check_output_dir(path: str | os.PathLike[str], what: str = "output folder") -> Path:
+    """Create the folder ``path`` (with parents) and check that files can be written in it.
+
+    Called before any work, so a long run never fails only when it saves. Raises
+    ``NotADirectoryError`` for an existing non-folder and ``PermissionError`` (an ``OSError`` naming
+    the path and the reason) when the folder cannot be created or written.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise NotADirectoryError(f"{what} {path} exists and is not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-check-"):
+            pass
+    except OSError as exc:
+        raise PermissionError(f"{what} {path} is not a writable folder: {exc.strerror or exc}") from None
+    return path
+
+
+def check_output_file(path: str | os.PathLike[str], what: str = "output file") -> Path:
+    """Check that the file ``path`` can be written (its folder is created), before any work.
+
+    Raises ``IsADirectoryError`` for an existing folder and ``PermissionError`` for a file or
+    folder that cannot be written.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{what} {path} is a folder, expected a file path")
+    check_output_dir(path.parent, what=f"the folder of {what}")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise PermissionError(f"{what} {path} exists and is not writable")
+    return path
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed torch's global RNG with ``seed`` and return a CPU generator seeded the same way."""
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def snapshot_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """A detached CPU copy of ``module.state_dict()`` (e.g. the best model so far)."""
+    return {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
+
+
+def open_writer(log_dir: str | os.PathLike[str], *, purge_step: int | None = None) -> SummaryWriter:
+    """A TensorBoard ``SummaryWriter`` on ``log_dir`` (``purge_step``: drop events logged at or
+    after it by an interrupted run that is resumed). TensorBoard is imported here, lazily."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    return SummaryWriter(str(log_dir), purge_step=purge_step or None)
+
+
+def check_resume_settings(
+    saved: Mapping[str, Any],
+    current: Mapping[str, Any],
+    fixed: Iterable[str] | None,
+    path: str | os.PathLike[str],
+    *,
+    hint: str = "",
+) -> None:
+    """Raise ``ValueError`` when the settings named in ``fixed`` (``None``: all of ``current``)
+    differ between a saved run and the current one; the message lists ``(saved, now)`` pairs."""
+    names = list(current) if fixed is None else list(fixed)
+    clash = {name: (saved.get(name), current.get(name)) for name in names if saved.get(name) != current.get(name)}
+    if clash:
+        raise ValueError(f"cannot resume {path}: settings differ from the saved run (saved, now): {clash}{hint}")
+
+
+def restore_state_dicts(
+    state: Mapping[str, Any], targets: Mapping[str, _Stateful], path: str | os.PathLike[str], what: str = "training state"
+) -> None:
+    """``targets[key].load_state_dict(state[key])`` for every key; a mismatch raises
+    :class:`~saliency_gym.checkpoint.CheckpointError` saying the state does not fit."""
+    try:
+        for key, target in targets.items():
+            target.load_state_dict(state[key])
+    except (RuntimeError, ValueError, KeyError) as exc:
+        raise CheckpointError(f"{what} {path} does not fit the run: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class RunState:
+    """The resumable state file of a run: a tagged, weights-only checkpoint written atomically.
+
+    Attributes:
+        path: the state file (e.g. ``<out_dir>/last.pt``).
+        format: the ``"format"`` tag written and checked on load.
+        required_keys: keys a loaded state must hold (besides ``format``).
+        what: how error messages name the state (``"training state"``, ``"ID-ExpO state"``).
+    """
+
+    path: Path
+    format: str
+    required_keys: tuple[str, ...] = ()
+    what: str = "training state"
+
+    def exists(self) -> bool:
+        return self.path.is_file()
+
+    def require(self) -> Path:
+        """The state's path; ``FileNotFoundError`` naming it when there is none to resume."""
+        if not self.exists():
+            raise FileNotFoundError(f"resume: no {self.what} at {self.path}")
+        return self.path
+
+    def save(self, **payload: Any) -> Path:
+        """Write ``{"format": ..., **payload}`` atomically."""
+        return atomic_save({"format": self.format, **payload}, self.path)
+
+    def load(
+        self,
+        *,
+        config: Mapping[str, Any] | None = None,
+        fixed: Iterable[str] | None = None,
+        hint: str = "",
+    ) -> dict[str, Any]:
+        """Load the state (``FileNotFoundError`` naming it when missing) and, when ``config`` is
+        given, check that its saved ``"config"`` agrees on the ``fixed`` settings."""
+        state = safe_load(self.require(), expected_format=self.format, required_keys=self.required_keys)
+        if config is not None:
+            check_resume_settings(state.get("config") or {}, config, fixed, self.path, hint=hint)
+        return state
+
+    def restore(self, state: Mapping[str, Any], targets: Mapping[str, _Stateful]) -> None:
+        """Load the saved state dicts into networks, optimisers and schedulers."""
+        restore_state_dicts(state, targets, self.path, self.what)
+
+
+class RunClock:
+    """Wall-clock seconds of a run that may be resumed: ``RunClock(saved_seconds).seconds``."""
+
+    def __init__(self, elapsed: float = 0.0) -> None:
+        self._start = time.perf_counter() - float(elapsed)
+
+    @property
+    def seconds(self) -> float:
+        return time.perf_counter() - self._start
