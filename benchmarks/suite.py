@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from saliency_gym.agents.policies import GreedyPolicy, RandomPolicy
 from saliency_gym.agents.policy_explainer import PolicyExplainer
@@ -99,8 +100,11 @@ def default_methods(classifier: FrozenClassifier, dataset: str, size: SuiteSize)
 
 
 def run_dataset(dataset: str, size: SuiteSize, out: Path, *, device: str | None = None,
-                methods: dict[str, Callable[[], Explainer]] | None = None) -> list[MethodResult]:  # fmt: skip
-    """Explain ``size.images`` test images of ``dataset`` with every method and score them."""
+                methods: dict[str, Callable[[], Explainer]] | None = None,
+                progress: bool = True) -> list[MethodResult]:  # fmt: skip
+    """Explain ``size.images`` test images of ``dataset`` with every method and score them.
+
+    ``progress`` shows a bar over the methods (named as they run) on standard error."""
     classifier = load_classifier(dataset, device=device)
     source = load_dataset(classifier.meta["dataset"], "test", n=size.images) if dataset != "digits" else load_dataset("digits", "test")
     batch = source.get_batch(np.arange(min(size.images, len(source))))
@@ -108,7 +112,9 @@ def run_dataset(dataset: str, size: SuiteSize, out: Path, *, device: str | None 
     targets = classifier.predict(images, count=False).cpu().numpy()
     methods = methods or default_methods(classifier, dataset, size)
     results, curves, overlay_maps = [], {}, {}
-    for method, factory in methods.items():
+    bar = tqdm(methods.items(), desc=dataset, unit="method", disable=not progress, dynamic_ncols=True)
+    for method, factory in bar:
+        bar.set_postfix_str(method)
         explainer = factory()
         explainer.explain(images[:1], targets[:1])  # warm-up: first-call set-up is not timed
         maps, queries, seconds = [], [], []
@@ -155,7 +161,7 @@ def to_markdown(results: list[MethodResult]) -> str:
 
 
 def run_suite(size: str = "quick", datasets: tuple[str, ...] = ("shapes", "digits"), out: str | Path = "bench_output",
-              *, device: str | None = None, images: int | None = None) -> list[MethodResult]:  # fmt: skip
+              *, device: str | None = None, images: int | None = None, progress: bool = True) -> list[MethodResult]:  # fmt: skip
     """Run the suite and write ``results.md``, ``results.csv``, ``results.json`` and PNGs to ``out``."""
     if size not in SIZES:
         raise ValueError(f"size={size!r} is not supported; choose one of {sorted(SIZES)}")
@@ -164,7 +170,7 @@ def run_suite(size: str = "quick", datasets: tuple[str, ...] = ("shapes", "digit
     start = time.perf_counter()
     results: list[MethodResult] = []
     for dataset in datasets:
-        results += run_dataset(dataset, chosen, out, device=device)
+        results += run_dataset(dataset, chosen, out, device=device, progress=progress)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.md").write_text(to_markdown(results))
     rows = [asdict(r) for r in results]

@@ -19,10 +19,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "confidence intervals, for every method on the same images; writes results.md/.csv/.json, "
         "curve plots and saliency overlays to --out.",
     )
-    parser.add_argument("--quick", action="store_true", help="8 images and RISE with 500 masks (about a minute)")
+    parser.add_argument("--quick", action="store_true", help="8 images per dataset and RISE with 500 masks (a smoke test of the full suite)")
     parser.add_argument("--images", type=positive_int, default=None, help="override the number of images")
     parser.add_argument("--datasets", nargs="+", default=["shapes", "digits"], choices=["shapes", "digits", "shapes64"])
     parser.add_argument("--out", default="bench_output")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     add_device_argument(parser)
     parser.set_defaults(func=run)
 
@@ -33,7 +34,8 @@ def run(args: argparse.Namespace) -> int:
 
     from saliency_gym.benchmarks.suite import run_suite, to_markdown
 
-    results = run_suite("quick" if args.quick else "full", tuple(args.datasets), args.out, device=args.device, images=args.images)
+    results = run_suite("quick" if args.quick else "full", tuple(args.datasets), args.out, device=args.device, images=args.images,
+                        progress=not args.no_progress)  # fmt: skip
     print(to_markdown(results))
     print(f"wrote {Path(args.out) / 'results.md'}, results.csv, results.json and PNGs")
     return 0

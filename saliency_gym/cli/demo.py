@@ -30,6 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--images", type=positive_int, default=32, help="held-out images to explain")
     parser.add_argument("--rise-masks", type=positive_int, default=4000, help="RISE masks per image")
     parser.add_argument("--out", default="demo_output", help="folder for the PNG")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     add_device_argument(parser)
     parser.set_defaults(func=run)
 
@@ -64,7 +65,9 @@ def run(args: argparse.Namespace) -> int:
     maps = {}
     print(f"\n{len(batch.images)} held-out images, predicted class explained:")
     print(f"{'method':<20} {'insertion AUC':>14} {'deletion AUC':>13} {'queries/image':>14} {'seconds/image':>14}")
-    for name, explainer in methods.items():
+    from tqdm.auto import tqdm
+
+    for name, explainer in tqdm(methods.items(), desc="explaining", unit="method", leave=False, disable=args.no_progress):
         explainer.explain(batch.images[:1], targets[:1])  # warm-up (first-call set-up is not timed)
         explanation = explainer.explain(batch.images, targets)
         ins = insertion_curve(classifier, batch.images, explanation.maps, targets)
