@@ -22,8 +22,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from saliency_gym.metrics.insertion_deletion import cell_order_from_maps
-
 if TYPE_CHECKING:
     from saliency_gym.envs.core import SaliencySearchCore
     from saliency_gym.explainers import Explainer
@@ -120,7 +118,7 @@ class AttributionOrderPolicy(Policy):
 
     def reset(self, core: SaliencySearchCore) -> None:
         maps = self.explainer.explain(core.images, core.targets).maps
-        self._ranking = cell_order_from_maps(maps, core.cfg.grid)
+        self._ranking = core.cfg.grid.cell_order(maps)
 
     def expected_queries(self, num_cells: int, budget: int) -> float | None:
         return self.explainer.expected_queries()
