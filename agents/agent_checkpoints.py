@@ -19,6 +19,7 @@ from stable_baselines3.common.policies import BasePolicy
 
 from saliency_gym.agents.algorithms import algorithm_spec, split_hyperparameters
 from saliency_gym.checkpoint import CheckpointError, atomic_save, safe_load
+from saliency_gym.runs import atomic_copy
 
 AGENT_FORMAT = "saliency_gym.agent/v1"
 _REQUIRED = ("algo", "env_id", "env_kwargs", "hyperparameters", "policy_state", "num_timesteps")
@@ -52,6 +53,16 @@ def save_agent(
     if with_optimizer:
         payload["optimizer_state"] = model.policy.optimizer.state_dict()
     return atomic_save(payload, path)
+
+
+def save_step_checkpoint(model: BaseAlgorithm, folder: str | os.PathLike[str], **kwargs: Any) -> Path:
+    """Write ``<folder>/step_<n>.pt`` atomically (``n``: the model's step count), then make
+    ``<folder>/last.pt`` an atomic copy of the same bytes, so ``last.pt`` is always whole and always
+    equals the newest step checkpoint. ``kwargs`` go to :func:`save_agent`; returns the step file."""
+    folder = Path(folder)
+    step = save_agent(model, folder / f"step_{int(model.num_timesteps)}.pt", **kwargs)
+    atomic_copy(step, folder / "last.pt")
+    return step
 
 
 def load_agent_payload(path: str | os.PathLike[str]) -> dict[str, Any]:

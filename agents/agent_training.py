@@ -5,7 +5,10 @@ algorithm from the registry with the YAML hyperparameters of the environment id,
 ``learn`` with four callbacks: a progress bar, TensorBoard evaluation of insertion/deletion AUC
 on a fixed set of held-out images, periodic atomic checkpoints, and a final save. ``resume=True``
 continues from ``<out>/checkpoints/last.pt``: the step count, the weights and the optimiser state
-carry over, and no earlier checkpoint is removed.
+carry over, and no earlier checkpoint is removed. The run folder is locked while a run uses it
+(``<out>/.lock``), ``last.pt`` is always a copy of the newest ``step_<n>.pt``, SIGTERM and SIGINT
+save a checkpoint and stop (:class:`TrainingInterrupted`), and a step total that is not a whole
+number of rollouts is announced (SB3 rounds it up).
 
 The arguments of a run are an :class:`AgentTrainingConfig` (an :class:`~saliency_gym.options.Options`
 dataclass, validated before anything is built). Named ``agent_training`` so it is not confused
@@ -14,7 +17,10 @@ with the core's :mod:`saliency_gym.classifier_training`.
 
 from __future__ import annotations
 
+import math
 import os
+import signal
+import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -25,10 +31,16 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
+from stable_baselines3.common.utils import configure_logger
 from stable_baselines3.common.vec_env import VecMonitor
 from tqdm.auto import tqdm
 
-from saliency_gym.agents.agent_checkpoints import load_agent_payload, restore_model, save_agent
+from saliency_gym.agents.agent_checkpoints import (
+    load_agent_payload,
+    restore_model,
+    save_agent,
+    save_step_checkpoint,
+)
 from saliency_gym.agents.algorithms import (
     algorithm_spec,
     load_hyperparameters,
@@ -40,6 +52,7 @@ from saliency_gym.data import DataSource, load_dataset
 from saliency_gym.envs.sb3 import SaliencySB3VecEnv
 from saliency_gym.metrics.insertion_deletion import deletion_curve, insertion_curve
 from saliency_gym.options import Options
+from saliency_gym.runs import check_resume_settings, clean_stale_tmp, run_lock
 from saliency_gym.validation import check_int
 
 SALIENCY_ENV_PREFIX = "saliency_gym/Saliency"
@@ -113,21 +126,54 @@ class ProgressBarCallback(BaseCallback):
 
 
 class CheckpointCallback(BaseCallback):
-    """Every ``every`` steps: ``checkpoints/step_<n>.pt`` and ``checkpoints/last.pt``, atomically."""
+    """Every ``every`` steps: ``checkpoints/step_<n>.pt``, then ``checkpoints/last.pt`` as a copy of
+    it, atomically. Saved at the start of a rollout, so the weights are those updated on every step
+    counted (a checkpoint taken mid-rollout would count steps whose update it lacks)."""
 
-    def __init__(self, folder: Path, every: int, save: Callable[[Path], Path]) -> None:
+    def __init__(self, every: int, save: Callable[[], Path]) -> None:
         super().__init__()
-        self.folder, self.every, self.save = folder, every, save
+        self.every, self.save = every, save
         self._next: int | None = None
 
-    def _on_step(self) -> bool:
+    def _on_rollout_start(self) -> None:
         if self._next is None:
             self._next = (self.num_timesteps // self.every + 1) * self.every
-        if self.num_timesteps >= self._next:
-            self.save(self.folder / f"step_{self.num_timesteps}.pt")
-            self.save(self.folder / "last.pt")
-            self._next += self.every
+        elif self.num_timesteps >= self._next:
+            self.save()
+            self._next = (self.num_timesteps // self.every + 1) * self.every
+
+    def _on_step(self) -> bool:
         return True
+
+
+class StopCallback(BaseCallback):
+    """Stops ``learn`` at the next environment step once :attr:`signum` is set (by the SIGTERM or
+    SIGINT handler), and remembers the step count at the start of the current rollout: the
+    weights are those of that step, since the unfinished rollout never reaches an update."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.signum: int | None = None
+        self.rollout_start: int | None = None
+
+    def _on_rollout_start(self) -> None:
+        self.rollout_start = self.num_timesteps
+
+    def _on_step(self) -> bool:
+        return self.signum is None
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Training stopped on SIGTERM or SIGINT after saving a checkpoint (a ``KeyboardInterrupt``, so
+    code that handles Ctrl-C handles it); ``str()`` is one line saying where it was saved."""
+
+    def __init__(self, signum: int, checkpoint: Path, num_timesteps: int) -> None:
+        self.signum, self.checkpoint, self.num_timesteps = signum, checkpoint, num_timesteps
+        name = signal.Signals(signum).name
+        super().__init__(f"stopped by {name} at step {num_timesteps}; checkpoint saved to {checkpoint} (continue with --resume)")
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 class SaliencyEvalCallback(BaseCallback):
@@ -155,6 +201,13 @@ class SaliencyEvalCallback(BaseCallback):
         self.history.append(result)
         self.logger.record("eval/insertion_auc", result["insertion_auc"])
         self.logger.record("eval/deletion_auc", result["deletion_auc"])
+        return result
+
+    def final(self) -> dict[str, float]:
+        """Evaluate after training and write the scalars now (``learn`` dumps nothing after its last
+        rollout, so a final evaluation that is only recorded never reaches TensorBoard)."""
+        result = self.evaluate()
+        self.logger.dump(step=self.num_timesteps)
         return result
 
     def _on_step(self) -> bool:
@@ -193,7 +246,9 @@ def train_agent(
         out: run folder (TensorBoard logs in ``tb/``, checkpoints in ``checkpoints/``); default
             ``runs/<env>/<algo>_s<seed>``.
         config: extra YAML of hyperparameters layered over the shipped one.
-        resume: continue from ``<out>/checkpoints/last.pt`` when it exists.
+        resume: continue from ``<out>/checkpoints/last.pt`` (``FileNotFoundError`` when there is
+            none; ``ValueError`` when its env id, algorithm, seed, environment arguments or
+            hyperparameters differ from this call's).
         n_envs: override the YAML's number of parallel episodes.
         env_kwargs: override environment arguments (merged over the YAML's).
         checkpoint_every, eval_every: in environment steps (0 disables).
@@ -223,50 +278,147 @@ def evaluation_source(data: DataSource, n: int) -> DataSource | None:
     return load_dataset(data.name, "test", n=n)
 
 
+def rollout_size(model: Any, n_envs: int) -> int:
+    """Environment steps ``learn`` takes between two checks of its total: ``n_steps * n_envs`` for
+    on-policy algorithms, ``train_freq * n_envs`` for off-policy ones counting steps, else ``n_envs``."""
+    if hasattr(model, "n_steps"):
+        return int(model.n_steps) * n_envs
+    freq = getattr(model, "train_freq", None)
+    if freq is not None and getattr(getattr(freq, "unit", None), "value", None) == "step":
+        return int(freq.frequency) * n_envs
+    return n_envs
+
+
+def planned_timesteps(start: int, total: int, chunk: int) -> int:
+    """The step count ``learn`` ends at: SB3 runs whole rollouts of ``chunk`` steps from ``start``
+    until it reaches ``total``, so it rounds the remaining steps up to a multiple of ``chunk``."""
+    return start + max(0, math.ceil((total - start) / chunk)) * chunk
+
+
+def _resume_settings(payload: dict[str, Any]) -> dict[str, Any]:
+    return {name: payload.get(name) for name in ("env_id", "algo", "seed", "env_kwargs", "hyperparameters")}
+
+
+class _StopOnSignals:
+    """While active (main thread only): the first SIGTERM or SIGINT asks ``stopper`` to stop at the
+    next step; a second one raises ``KeyboardInterrupt`` at once."""
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self, stopper: StopCallback) -> None:
+        self.stopper = stopper
+        self.previous: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.stopper.signum is not None:
+            raise KeyboardInterrupt
+        self.stopper.signum = signum
+
+    def __enter__(self) -> _StopOnSignals:
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.SIGNALS:
+                self.previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+
+
 def train_with_config(cfg: AgentTrainingConfig) -> TrainResult:
-    """Run (or resume) the training described by a validated :class:`AgentTrainingConfig`."""
+    """Run (or resume) the training described by a validated :class:`AgentTrainingConfig`.
+
+    The run folder is locked while it runs (:func:`~saliency_gym.runs.run_lock`). A resumed run
+    must match its checkpoint's env id, algorithm, seed, environment arguments and hyperparameters
+    (``ValueError`` listing what differs) and needs ``checkpoints/last.pt`` (``FileNotFoundError``).
+    On SIGTERM or SIGINT the run saves a checkpoint and raises :class:`TrainingInterrupted`.
+    """
+    out = cfg.run_folder
+    ckpt_dir = out / "checkpoints"
+    last = ckpt_dir / "last.pt"
+    if cfg.resume and not last.is_file():
+        raise FileNotFoundError(f"resume: no checkpoint at {last} (run without --resume to start a new run)")
+    with run_lock(out):
+        clean_stale_tmp(ckpt_dir)  # left by writes interrupted before their rename
+        return _train_locked(cfg, out, ckpt_dir, last)
+
+
+def _train_locked(cfg: AgentTrainingConfig, out: Path, ckpt_dir: Path, last: Path) -> TrainResult:
     spec = algorithm_spec(cfg.algo)
     algo, env_id, seed = cfg.algo, cfg.env_id, cfg.seed
     hyperparameters = load_hyperparameters(env_id, algo, cfg.config)
     yaml_envs, yaml_env_kwargs, algo_kwargs = split_hyperparameters(hyperparameters)
     n_envs = check_int("n_envs", cfg.n_envs if cfg.n_envs is not None else yaml_envs, minimum=1)
     env_kwargs = {**yaml_env_kwargs, **(cfg.env_kwargs or {})}
-    out = cfg.run_folder
-    ckpt_dir = out / "checkpoints"
+    payload = None
+    if cfg.resume:
+        if not last.is_file():
+            raise FileNotFoundError(f"resume: no checkpoint at {last} (run without --resume to start a new run)")
+        payload = load_agent_payload(last)
+        current = {"env_id": env_id, "algo": algo, "seed": seed, "env_kwargs": env_kwargs, "hyperparameters": hyperparameters}
+        check_resume_settings(_resume_settings(payload), current, None, last,
+                              hint="; resume with the saved settings or train into another --out")  # fmt: skip
 
     venv = SaliencySB3VecEnv(env_id, num_envs=n_envs, **env_kwargs)
     venv.seed(seed)
     model = spec.cls(spec.policy, VecMonitor(venv), seed=seed, device=cfg.device, verbose=0, tensorboard_log=str(out / "tb"), **algo_kwargs)
-    last = ckpt_dir / "last.pt"
-    if cfg.resume and last.is_file():
-        restore_model(load_agent_payload(last), model)
+    if payload is not None:
+        restore_model(payload, model)
+    save_kwargs: dict[str, Any] = dict(algo=algo, env_id=env_id, env_kwargs=env_kwargs, hyperparameters=hyperparameters, seed=seed)
 
-    def save(path: Path, with_optimizer: bool = True, meta: dict[str, Any] | None = None) -> Path:
-        return save_agent(model, path, algo=algo, env_id=env_id, env_kwargs=env_kwargs, hyperparameters=hyperparameters,
-                          seed=seed, meta=meta, with_optimizer=with_optimizer)  # fmt: skip
+    def checkpoint() -> Path:
+        return save_step_checkpoint(model, ckpt_dir, **save_kwargs)
 
-    callbacks: list[BaseCallback] = []
+    stopper = StopCallback()
+    callbacks: list[BaseCallback] = [stopper]
     evaluator = None
     eval_source = evaluation_source(venv.venv.config.data, cfg.eval_images) if cfg.eval_every else None
     if eval_source is not None:
         evaluator = SaliencyEvalCallback(venv, eval_source.arrays().images, cfg.eval_every)
         callbacks.append(evaluator)
     if cfg.checkpoint_every:
-        callbacks.append(CheckpointCallback(ckpt_dir, cfg.checkpoint_every, save))
-    remaining = cfg.timesteps - model.num_timesteps
+        callbacks.append(CheckpointCallback(cfg.checkpoint_every, checkpoint))
+    start_step = int(model.num_timesteps)
+    chunk = rollout_size(model, n_envs)
+    planned = planned_timesteps(start_step, cfg.timesteps, chunk)
+    if planned != max(cfg.timesteps, start_step):
+        warnings.warn(
+            f"timesteps={cfg.timesteps} is not a whole number of rollouts of {chunk} steps ({n_envs} envs) "
+            f"from step {start_step}: training will run to {planned} steps",
+            UserWarning,
+            stacklevel=3,
+        )
     if cfg.progress:
-        callbacks.append(ProgressBarCallback(cfg.timesteps, model.num_timesteps))
+        callbacks.append(ProgressBarCallback(planned, start_step))
     start = time.perf_counter()
     try:
-        if remaining > 0:
-            model.learn(total_timesteps=remaining, callback=CallbackList(callbacks), reset_num_timesteps=False, tb_log_name="run")
-    except KeyboardInterrupt:
-        save(last)  # an interrupted run resumes from here
+        with _StopOnSignals(stopper):
+            if planned > start_step:
+                model.learn(total_timesteps=cfg.timesteps - start_step, callback=CallbackList(callbacks),
+                            reset_num_timesteps=False, tb_log_name="run")  # fmt: skip
+        if stopper.signum is not None:
+            if stopper.rollout_start is not None:
+                model.num_timesteps = stopper.rollout_start  # the unfinished rollout was never learned from
+            checkpoint()
+            raise TrainingInterrupted(stopper.signum, last, int(model.num_timesteps))
+    except TrainingInterrupted:
+        venv.close()
+        raise
+    except KeyboardInterrupt:  # a second signal: stop at once, still leaving a checkpoint to resume from
+        checkpoint()
+        venv.close()
         raise
     seconds = time.perf_counter() - start
     if cfg.checkpoint_every:
-        save(last)
-    final_eval = evaluator.evaluate() if evaluator is not None else {}
-    final = save(out / "final.pt", with_optimizer=False, meta={"train_seconds": seconds, **final_eval})
+        checkpoint()
+    final_eval: dict[str, float] = {}
+    if evaluator is not None:
+        if planned <= start_step:  # nothing to train: learn never set up the model's logger
+            model.set_logger(configure_logger(0, str(out / "tb"), "run", reset_num_timesteps=False))
+            evaluator.init_callback(model)
+        final_eval = evaluator.final()
+    final = save_agent(model, out / "final.pt", **save_kwargs, with_optimizer=False, meta={"train_seconds": seconds, **final_eval})
+    if planned > start_step or evaluator is not None:
+        model.logger.close()
     venv.close()
     return TrainResult(final, int(model.num_timesteps), seconds, evaluator.history if evaluator else [])

@@ -18,10 +18,12 @@ This module is part of the core: it imports core modules only (never ``baselines
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import tempfile
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
@@ -37,13 +39,17 @@ if TYPE_CHECKING:  # tensorboard is imported only when a writer is opened
 
 __all__ = [
     "RunClock",
+    "RunFolderLocked",
     "RunState",
     "TrainingOptions",
+    "atomic_copy",
     "check_output_dir",
     "check_output_file",
     "check_resume_settings",
+    "clean_stale_tmp",
     "open_writer",
     "restore_state_dicts",
+    "run_lock",
     "seed_everything",
     "snapshot_state",
 ]
@@ -229,3 +235,107 @@ class RunClock:
     @property
     def seconds(self) -> float:
         return time.perf_counter() - self._start
+
+
+class RunFolderLocked(BlockingIOError):
+    """Another live process holds the lock of a run folder (see :func:`run_lock`)."""
+
+
+LOCK_NAME = ".lock"
+_LOCK_GRACE_SECONDS = 10.0  # an empty lock file younger than this is being written, not stale
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by another user
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def _lock_owner(path: Path) -> int | None:
+    """The pid written in a lock file, or ``None`` when it is unreadable or empty."""
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+@contextlib.contextmanager
+def run_lock(folder: str | os.PathLike[str], *, what: str = "run folder") -> Iterator[Path]:
+    """Hold ``<folder>/.lock`` (created with ``O_CREAT | O_EXCL``, holding this process's pid)
+    while the block runs; it is removed on exit.
+
+    A second run on the same folder raises :class:`RunFolderLocked` (a ``BlockingIOError``, so an
+    ``OSError``) naming the folder and the pid that holds it. A stale lock, left by a process that
+    died without removing it (``SIGKILL``, power loss), is taken over. Locks are advisory and local:
+    on a shared network file system a pid of another machine cannot be checked.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / LOCK_NAME
+    for _ in range(3):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            owner = _lock_owner(path)
+            if owner is None:
+                try:
+                    young = time.time() - path.stat().st_mtime < _LOCK_GRACE_SECONDS
+                except FileNotFoundError:
+                    continue  # released meanwhile: try again
+                if young:
+                    raise RunFolderLocked(f"{what} {folder} is locked by another process (lock file {path} is being written)") from None
+            elif owner == os.getpid() or _pid_alive(owner):
+                raise RunFolderLocked(
+                    f"{what} {folder} is in use by process {owner} (lock file {path}); wait for it to finish, "
+                    "stop it, or use another output folder"
+                ) from None
+            if _lock_owner(path) == owner:  # stale: its process is gone; take it over
+                path.unlink(missing_ok=True)
+            continue
+        with os.fdopen(fd, "w") as handle:
+            handle.write(f"{os.getpid()}\n")
+        break
+    else:
+        raise RunFolderLocked(f"could not take the lock {path} of {what} {folder}")
+    try:
+        yield path
+    finally:
+        if _lock_owner(path) == os.getpid():
+            path.unlink(missing_ok=True)
+
+
+def clean_stale_tmp(folder: str | os.PathLike[str], pattern: str = ".*.tmp") -> list[Path]:
+    """Remove the temporary files that interrupted atomic writes left in ``folder`` (call it while
+    holding the folder's :func:`run_lock`, so no live write is removed); returns what it removed."""
+    folder = Path(folder)
+    removed = []
+    if folder.is_dir():
+        for tmp in folder.glob(pattern):
+            if tmp.is_file():
+                tmp.unlink(missing_ok=True)
+                removed.append(tmp)
+    return removed
+
+
+def atomic_copy(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> Path:
+    """Copy ``source`` to ``target`` atomically (a temporary file in ``target``'s folder, synced,
+    then :func:`os.replace`), so ``target`` is always a whole copy of ``source``."""
+    target = Path(target)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle, open(source, "rb") as src:
+            shutil.copyfileobj(src, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        shutil.copymode(source, tmp_name)
+        os.replace(tmp_name, target)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    return target

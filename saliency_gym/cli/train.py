@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from saliency_gym.cli.common import (
     add_device_argument,
@@ -45,17 +46,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from saliency_gym.agents.agent_training import train_agent
+    from saliency_gym.agents.agent_training import TrainingInterrupted, train_agent
 
     if args.out is not None:
         check_output_dir(args.out)
     if args.threads:
         torch.set_num_threads(args.threads)
-    result = train_agent(
-        args.env, args.algo, args.timesteps, args.seed, out=args.out, config=args.config, resume=args.resume,
-        n_envs=args.n_envs, checkpoint_every=args.checkpoint_every, eval_every=args.eval_every,
-        eval_images=args.eval_images, progress=not args.no_progress, device=args.device or "auto",
-    )  # fmt: skip
+    try:
+        result = train_agent(
+            args.env, args.algo, args.timesteps, args.seed, out=args.out, config=args.config, resume=args.resume,
+            n_envs=args.n_envs, checkpoint_every=args.checkpoint_every, eval_every=args.eval_every,
+            eval_images=args.eval_images, progress=not args.no_progress, device=args.device or "auto",
+        )  # fmt: skip
+    except TrainingInterrupted as stop:  # SIGTERM / SIGINT: a checkpoint was saved; one line, no traceback
+        print(f"saliency-gym {NAME}: {stop}", file=sys.stderr)
+        return 128 + stop.signum
     last = result.evaluations[-1] if result.evaluations else {}
     scores = f", insertion AUC {last['insertion_auc']:.4f}, deletion AUC {last['deletion_auc']:.4f}" if last else ""
     print(f"trained {result.num_timesteps} steps in {result.seconds:.0f} s{scores} -> {result.final_path}")

@@ -1,0 +1,152 @@
+"""Issue 12, "nothing lost, nothing silent": resume checks, run-folder lock, checkpoint
+consistency, SIGTERM/SIGINT/SIGKILL, final TensorBoard scalars and the rounded step total."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+
+from saliency_gym.agents import train_agent
+from saliency_gym.agents.agent_checkpoints import load_agent_payload
+from saliency_gym.runs import RunFolderLocked, run_lock
+
+ENV = "saliency_gym/SaliencyReveal-Shapes-v0"
+
+
+def _kwargs(out, tiny_config, **extra):
+    return {"out": out, "config": tiny_config, "env_kwargs": {"grid": 2}, "n_envs": 4, "checkpoint_every": 64,
+            "eval_every": 0, "progress": False, **extra}  # fmt: skip
+
+
+def test_resume_checks_settings_missing_checkpoint_and_nothing_to_train(tmp_path, tiny_config):
+    out = tmp_path / "run"
+    with pytest.raises(FileNotFoundError, match="last.pt"):  # used to start silently from zero
+        train_agent(ENV, "maskable_ppo", 64, seed=1, resume=True, **_kwargs(out, tiny_config))
+    first = train_agent(ENV, "maskable_ppo", 64, seed=1, **_kwargs(out, tiny_config))
+    assert first.num_timesteps == 64
+    with pytest.raises(ValueError, match="seed"):
+        train_agent(ENV, "maskable_ppo", 128, seed=2, resume=True, **_kwargs(out, tiny_config))
+    with pytest.raises(ValueError, match="env_kwargs"):
+        train_agent(ENV, "maskable_ppo", 128, seed=1, resume=True, **_kwargs(out, tiny_config, env_kwargs={"grid": 4}))
+    with pytest.raises(ValueError, match="env_id"):
+        train_agent("saliency_gym/SaliencyMask-Shapes-v0", "maskable_ppo", 128, seed=1, resume=True,
+                    **_kwargs(out, tiny_config))  # fmt: skip
+    # an orphaned temporary file of an interrupted write is cleaned on resume
+    orphan = out / "checkpoints" / ".last.pt.abc123.tmp"
+    orphan.write_bytes(b"partial")
+    # timesteps equal to the checkpoint's step: nothing to train, finishes cleanly (with evaluation on)
+    again = train_agent(ENV, "maskable_ppo", 64, seed=1, resume=True,
+                        **_kwargs(out, tiny_config, eval_every=1000, eval_images=2))  # fmt: skip
+    assert again.num_timesteps == 64 and again.final_path.is_file() and len(again.evaluations) == 1
+    assert not orphan.exists()
+    assert not (out / ".lock").exists()
+
+
+def test_last_checkpoint_equals_newest_step_checkpoint(tmp_path, tiny_config):
+    out = tmp_path / "run"
+    result = train_agent(ENV, "maskable_ppo", 192, seed=0, **_kwargs(out, tiny_config))
+    ckpts = out / "checkpoints"
+    steps = sorted(ckpts.glob("step_*.pt"), key=lambda p: int(p.stem.split("_")[1]))
+    assert [p.name for p in steps] == ["step_64.pt", "step_128.pt", "step_192.pt"]
+    assert (ckpts / "last.pt").read_bytes() == steps[-1].read_bytes()
+    assert load_agent_payload(ckpts / "last.pt")["num_timesteps"] == result.num_timesteps == 192
+    assert not list(ckpts.glob("*.tmp"))
+
+
+def test_run_folder_lock(tmp_path, tiny_config):
+    out = tmp_path / "run"
+    with run_lock(out) as lock:
+        assert lock.read_text().strip() == str(os.getpid())
+        with pytest.raises(RunFolderLocked, match="in use by process"):
+            train_agent(ENV, "maskable_ppo", 64, seed=0, **_kwargs(out, tiny_config))
+        with pytest.raises(OSError, match="in use"):
+            with run_lock(out):
+                pass
+    assert not (out / ".lock").exists()
+    # a live process of someone else holds it: refused
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        (out / ".lock").write_text(f"{sleeper.pid}\n")
+        with pytest.raises(RunFolderLocked, match=str(sleeper.pid)):
+            with run_lock(out):
+                pass
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    # now its process is dead: a stale lock is taken over
+    with run_lock(out) as lock:
+        assert lock.read_text().strip() == str(os.getpid())
+    assert not (out / ".lock").exists()
+
+
+def test_final_evaluation_reaches_tensorboard(tmp_path, tiny_config):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out = tmp_path / "run"
+    result = train_agent(ENV, "maskable_ppo", 64, seed=0, **_kwargs(out, tiny_config, eval_every=10_000, eval_images=2))
+    assert len(result.evaluations) == 1
+    (run_dir,) = (out / "tb").iterdir()
+    events = EventAccumulator(str(run_dir))
+    events.Reload()
+    scalars = events.Tags()["scalars"]
+    assert "eval/insertion_auc" in scalars and "eval/deletion_auc" in scalars
+    (point,) = events.Scalars("eval/insertion_auc")
+    assert point.step == 64 and point.value == pytest.approx(result.evaluations[-1]["insertion_auc"])
+
+
+def test_rounded_timesteps_are_announced_and_counted(tmp_path, tiny_config, capsys):
+    # tiny config: 4 envs x 16 steps = rollouts of 64 steps; 70 steps runs two rollouts
+    with pytest.warns(UserWarning, match="will run to 128 steps"):
+        result = train_agent(ENV, "maskable_ppo", 70, seed=0, **_kwargs(tmp_path / "run", tiny_config, progress=True))
+    assert result.num_timesteps == 128
+    err = capsys.readouterr().err
+    assert "128/128" in err and "/70" not in err
+
+
+def _cli(out, config, timesteps, *extra):
+    cmd = [sys.executable, "-m", "saliency_gym.cli.main", "train", "--env", ENV, "--config", str(config),
+           "--timesteps", str(timesteps), "--checkpoint-every", "64", "--eval-every", "0", "--no-progress",
+           "--out", str(out), "--threads", "1", *extra]  # fmt: skip
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for(path, proc, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.05)
+
+
+def test_sigterm_and_sigkill_then_resume_reach_the_same_step(tmp_path):
+    config = tmp_path / "c.yaml"
+    small = {"n_envs": 4, "n_steps": 16, "batch_size": 32, "n_epochs": 1, "env_kwargs": {"grid": 2}}
+    config.write_text(yaml.safe_dump({"default": {"maskable_ppo": small}}))
+    total = 256
+    term_out, kill_out = tmp_path / "term", tmp_path / "kill"
+    term, kill = _cli(term_out, config, total), _cli(kill_out, config, total)
+    _wait_for(term_out / "checkpoints" / "step_64.pt", term)
+    term.send_signal(signal.SIGTERM)
+    _wait_for(kill_out / "checkpoints" / "step_64.pt", kill)
+    kill.send_signal(signal.SIGKILL)
+    _, err = term.communicate(timeout=60)
+    kill.communicate(timeout=60)
+    assert term.returncode == 128 + signal.SIGTERM, err
+    assert "Traceback" not in err and "checkpoint saved to" in err and "SIGTERM" in err
+    assert kill.returncode == -signal.SIGKILL
+    for out in (term_out, kill_out):
+        last = out / "checkpoints" / "last.pt"
+        saved = load_agent_payload(last)["num_timesteps"]
+        assert 64 <= saved < total and saved % 64 == 0  # a whole number of rollouts
+        assert (out / ".lock").exists() == (out is kill_out)  # SIGKILL leaves a stale lock
+    resumed = [_cli(out, config, total, "--resume") for out in (term_out, kill_out)]
+    for proc, out in zip(resumed, (term_out, kill_out), strict=True):
+        stdout, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        assert f"trained {total} steps" in stdout
+        assert load_agent_payload(out / "checkpoints" / "last.pt")["num_timesteps"] == total
+        assert not (out / ".lock").exists()
