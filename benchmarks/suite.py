@@ -8,8 +8,8 @@ scores the maps with the same metrics:
 - pointing game on the ground-truth evidence masks (where the dataset has them);
 - classifier queries per image and seconds per image (measured, in chunks of images).
 
-Every number is a mean over images with a 95% confidence interval (normal approximation,
-``1.96 * sd / sqrt(n)``; seconds are measured per chunk of images). Results are written as
+Every number is a mean over images with a 95% confidence interval (Student's t with ``n - 1``
+degrees of freedom, ``scipy.stats.t``; seconds are measured per chunk of images). Results are written as
 Markdown, CSV and JSON, with PNGs of the mean insertion/deletion curves per method and a grid of
 saliency overlays.
 """
@@ -74,11 +74,16 @@ class MethodResult:
 
 
 def _mean_ci(values: np.ndarray) -> tuple[float, float]:
+    """Mean and the half-width of its 95% confidence interval (Student's t, ``scipy.stats.t``)."""
+    from scipy import stats
+
     values = np.asarray(values, dtype=np.float64)
     values = values[np.isfinite(values)]
     if len(values) == 0:
         return float("nan"), float("nan")
-    half = 1.96 * values.std(ddof=1) / np.sqrt(len(values)) if len(values) > 1 else 0.0
+    if len(values) == 1 or np.ptp(values) == 0:
+        return float(values.mean()), 0.0
+    half = stats.t.ppf(0.975, len(values) - 1) * stats.sem(values)
     return float(values.mean()), float(half)
 
 

@@ -17,7 +17,12 @@
 from saliency_gym.metrics.curves import CurveResult, auc, pixel_order
 from saliency_gym.metrics.curves_plot import plot_insertion_deletion_curves
 from saliency_gym.metrics.insertion_deletion import deletion_curve, insertion_curve
-from saliency_gym.metrics.localization import energy_pointing_game, pointing_game, top_k_iou
+from saliency_gym.metrics.localization import (
+    energy_pointing_game,
+    pointing_game,
+    top_k_intersection_with_mask,
+    top_k_iou,
+)
 from saliency_gym.metrics.patch_curves import (
     cell_order_from_maps,
     patch_deletion_curve,
@@ -71,6 +76,7 @@ __all__ = [
     "similarity",
     "soft_insertion_deletion",
     "spearman",
+    "top_k_intersection_with_mask",
     "top_k_iou",
     "topk_div_intersection",
     "topk_intersection",

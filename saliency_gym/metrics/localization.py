@@ -116,23 +116,9 @@ def energy_pointing_game(maps: MapBatch | torch.Tensor, masks: Any, *, normalize
     return out
 
 
-def top_k_iou(maps: MapBatch | torch.Tensor, masks: Any, k: int | Any = None) -> np.ndarray:
-    """IoU of the ``k`` most salient pixels with the mask.
-
-    The top-k region is the first ``k`` pixels of the map sorted by decreasing saliency, ties
-    broken by raster index (the same order :func:`insertion_curve` uses), so it has exactly ``k``
-    pixels even on flat maps.
-
-    Args:
-        maps: ``(N, H, W)`` finite saliency maps.
-        masks: ``(N, H, W)`` boolean ground-truth masks.
-        k: pixels in the top region: ``None`` (default) uses each mask's own area (so 1.0 means
-            the map ranks exactly the evidence first); an int for all images, or one per image.
-            ``1 <= k <= H * W``.
-
-    Returns:
-        ``float64 (N,)`` in [0, 1]; NaN where the mask is empty.
-    """
+def _top_k_region(maps: Any, masks: Any, k: int | Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(top, inside, ks, area)``: the boolean ``(N, H*W)`` top-k regions (ties by raster index),
+    the flattened masks, the ``k`` per image and the mask areas."""
     m, g = _maps_and_masks(maps, masks)
     n, h, w = m.shape
     hw = h * w
@@ -151,9 +137,50 @@ def top_k_iou(maps: MapBatch | torch.Tensor, masks: Any, k: int | Any = None) ->
     order = np.argsort(-m.reshape(n, -1), axis=1, kind="stable")
     ranks = np.empty_like(order)
     np.put_along_axis(ranks, order, np.broadcast_to(np.arange(hw), order.shape), axis=1)
-    top = ranks < ks[:, None]
-    inside = g.reshape(n, -1)
+    return ranks < ks[:, None], g.reshape(n, -1), ks, area
+
+
+def top_k_iou(maps: MapBatch | torch.Tensor, masks: Any, k: int | Any = None) -> np.ndarray:
+    """IoU of the ``k`` most salient pixels with the mask.
+
+    The top-k region is the first ``k`` pixels of the map sorted by decreasing saliency, ties
+    broken by raster index (the same order :func:`insertion_curve` uses), so it has exactly ``k``
+    pixels even on flat maps.
+
+    Args:
+        maps: ``(N, H, W)`` finite saliency maps.
+        masks: ``(N, H, W)`` boolean ground-truth masks.
+        k: pixels in the top region: ``None`` (default) uses each mask's own area (so 1.0 means
+            the map ranks exactly the evidence first); an int for all images, or one per image.
+            ``1 <= k <= H * W``.
+
+    Returns:
+        ``float64 (N,)`` in [0, 1]; NaN where the mask is empty.
+    """
+    top, inside, _, area = _top_k_region(maps, masks, k)
     intersection = (top & inside).sum(axis=1)
     union = (top | inside).sum(axis=1)
     out = intersection / np.maximum(union, 1)
+    return np.where(area > 0, out, np.nan)
+
+
+def top_k_intersection_with_mask(maps: MapBatch | torch.Tensor, masks: Any, k: int | Any = None) -> np.ndarray:
+    """Share of the ``k`` most salient pixels that lie in the mask: ``|top-k ∩ mask| / k``.
+
+    The localisation metric Quantus calls ``TopKIntersection`` (Theiner et al. 2021), on the same
+    top-k region as :func:`top_k_iou` (ties broken by raster index, exactly ``k`` pixels). Not to
+    be confused with :func:`saliency_gym.metrics.similarity.topk_intersection`, which compares the
+    top-k sets of two maps.
+
+    Args:
+        maps: ``(N, H, W)`` finite saliency maps.
+        masks: ``(N, H, W)`` boolean ground-truth masks.
+        k: pixels in the top region: ``None`` uses each mask's own area; an int for all images,
+            or one per image; ``1 <= k <= H * W``.
+
+    Returns:
+        ``float64 (N,)`` in [0, 1]; NaN where the mask is empty.
+    """
+    top, inside, ks, area = _top_k_region(maps, masks, k)
+    out = (top & inside).sum(axis=1) / np.maximum(ks, 1)
     return np.where(area > 0, out, np.nan)

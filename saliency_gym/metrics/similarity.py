@@ -168,19 +168,14 @@ def topk_mask(maps: Any, k: int) -> np.ndarray:
 
 
 def _dilate(mask: np.ndarray, w: int) -> np.ndarray:
-    """Pixels within Chebyshev distance ``w`` of a True pixel (box sums on an integral image)."""
+    """Pixels within Chebyshev distance ``w`` of a True pixel, per map (``(2w+1)^2`` box;
+    :func:`scipy.ndimage.binary_dilation`, faster than our integral-image sums: 2.2 vs 3.5 ms for
+    64 masks of 32x32, 18 vs 32 ms for 16 of 224x224)."""
     if w == 0:
         return mask.copy()
-    counts = mask.astype(np.int64)
-    for axis in (1, 2):
-        size = counts.shape[axis]
-        pad = [(0, 0)] * 3
-        pad[axis] = (w + 1, w)
-        cs = np.pad(counts, pad).cumsum(axis=axis)
-        hi = np.take(cs, np.arange(2 * w + 1, 2 * w + 1 + size), axis=axis)
-        lo = np.take(cs, np.arange(size), axis=axis)
-        counts = hi - lo  # window sum over [i - w, i + w], clipped at the borders
-    return counts > 0
+    from scipy.ndimage import binary_dilation  # scipy loads on first use, not with saliency_gym
+
+    return binary_dilation(mask, structure=np.ones((1, 2 * w + 1, 2 * w + 1), dtype=bool))
 
 
 def neighbourhood_mask(mask: Any, w: int) -> np.ndarray:
@@ -291,54 +286,6 @@ def topk_div_intersection(a: Any, b: Any, k: int, w: int = 1) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- rank correlations
-def _rank_info(v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Average ranks (1-based), dense ranks (0-based) and the number of tied pairs, per row."""
-    n_rows, n = v.shape
-    order = np.argsort(v, axis=1, kind="stable")
-    s = np.take_along_axis(v, order, axis=1)
-    new = np.ones((n_rows, n), dtype=bool)
-    new[:, 1:] = s[:, 1:] != s[:, :-1]
-    last = np.ones((n_rows, n), dtype=bool)
-    last[:, :-1] = new[:, 1:]
-    pos = np.broadcast_to(np.arange(n), (n_rows, n))
-    start = np.maximum.accumulate(np.where(new, pos, 0), axis=1)
-    end = np.minimum.accumulate(np.where(last, pos, n - 1)[:, ::-1], axis=1)[:, ::-1]
-    average = np.empty((n_rows, n), dtype=np.float64)
-    np.put_along_axis(average, order, (start + end) / 2.0 + 1.0, axis=1)
-    dense = np.empty((n_rows, n), dtype=np.int64)
-    np.put_along_axis(dense, order, np.cumsum(new, axis=1) - 1, axis=1)
-    # A group of t tied values contributes t elements with end - start = t - 1: sum = t(t-1).
-    tied_pairs = (end - start).sum(axis=1) // 2
-    return average, dense, tied_pairs
-
-
-def _count_inversions(z: np.ndarray) -> np.ndarray:
-    """Pairs ``i < j`` with ``z[i] > z[j]`` per row of integers in ``[0, n)``: bottom-up merge
-    sort, vectorised over rows and blocks (each level counts, for every element of a right
-    block, the elements of its left block that are greater, with one ``searchsorted``)."""
-    n_rows, n = z.shape
-    z = z.astype(np.int64)
-    total = np.zeros(n_rows, dtype=np.int64)
-    pos = np.arange(n)
-    row_ids = np.arange(n_rows)[:, None]
-    size = 1
-    while size < n:
-        pair = pos // (2 * size)
-        n_pairs = int(pair[-1]) + 1
-        is_left = (pos // size) % 2 == 0
-        base = (row_ids * n_pairs + pair[None, :]) * n
-        keys = base + z
-        left = keys[:, is_left].ravel()  # globally sorted: blocks are sorted, bases increase
-        right = keys[:, ~is_left]
-        if right.size:
-            not_greater = np.searchsorted(left, right.ravel(), side="right")
-            group_end = np.searchsorted(left, (base[:, ~is_left] + n).ravel(), side="left")
-            total += (group_end - not_greater).reshape(n_rows, -1).sum(axis=1)
-        z = np.sort(keys, axis=1) % n  # merge: sort within each pair of blocks
-        size *= 2
-    return total
-
-
 def _pearson(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     xc = x - x.mean(axis=1, keepdims=True)
     yc = y - y.mean(axis=1, keepdims=True)
@@ -352,43 +299,38 @@ def spearman(a: Any, b: Any) -> np.ndarray:
     """Spearman's rank correlation per pair of flattened maps, in [-1, 1].
 
     Pearson's correlation of the average ranks (ties share the mean of their ranks), the
-    definition :func:`scipy.stats.spearmanr` uses. ``NaN`` where either map is constant.
+    definition :func:`scipy.stats.spearmanr` uses; ranks from :func:`scipy.stats.rankdata` over
+    the whole batch at once (faster than our former vectorised ranking: 14 vs 22 ms for 64 maps of
+    32x32, 190 vs 272 ms for 16 maps of 224x224, 2 CPU cores). ``NaN`` where either map is constant.
     """
+    from scipy.stats import rankdata
+
     x, y = _as_pair(a, b)
     n = x.shape[0]
     if n == 0:
         return np.zeros(0)
-    rx, _, _ = _rank_info(x.reshape(n, -1))
-    ry, _, _ = _rank_info(y.reshape(n, -1))
-    return _pearson(rx, ry)
+    return _pearson(rankdata(x.reshape(n, -1), axis=1), rankdata(y.reshape(n, -1), axis=1))
 
 
 def kendall(a: Any, b: Any) -> np.ndarray:
     """Kendall's tau-b per pair of flattened maps, in [-1, 1].
 
     ``(n_c - n_d) / sqrt((n_0 - n_1)(n_0 - n_2))``: concordant minus discordant pairs, corrected
-    for the pairs tied in ``a`` (``n_1``) and in ``b`` (``n_2``), as :func:`scipy.stats.kendalltau`
-    computes by default. ``O(H*W log(H*W))`` per pair (discordant pairs are the inversions of ``b``'s
-    ranks ordered by ``a``, Knight 1966). ``NaN`` where either map is constant.
+    for the pairs tied in ``a`` (``n_1``) and in ``b`` (``n_2``): :func:`scipy.stats.kendalltau`
+    per pair (``O(H*W log(H*W))``; it beat our vectorised merge-sort count, 35 vs 59 ms for 64
+    maps of 32x32 and 127 vs 1,251 ms for 16 maps of 224x224, 2 CPU cores). ``NaN`` where either
+    map is constant.
     """
+    from scipy.stats import kendalltau
+
     x, y = _as_pair(a, b)
     n_maps = x.shape[0]
-    if n_maps == 0:
-        return np.zeros(0)
-    n = x.shape[1] * x.shape[2]
-    _, dx, ties_x = _rank_info(x.reshape(n_maps, n))
-    _, dy, ties_y = _rank_info(y.reshape(n_maps, n))
-    joint = dx * n + dy  # one key per (a-rank, b-rank) pair
-    _, _, ties_xy = _rank_info(joint)
-    order = np.argsort(joint, axis=1, kind="stable")  # by a, then by b
-    discordant = _count_inversions(np.take_along_axis(dy, order, axis=1))
-    n0 = n * (n - 1) // 2
-    # n_c + n_d = n0 - n_1 - n_2 + n_3, hence n_c - n_d = n0 - n_1 - n_2 + n_3 - 2 n_d.
-    numerator = (n0 - ties_x - ties_y + ties_xy - 2 * discordant).astype(np.float64)
-    denominator = np.sqrt((n0 - ties_x).astype(np.float64) * (n0 - ties_y).astype(np.float64))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        tau = numerator / denominator
-    return np.where(denominator > 0, np.clip(tau, -1.0, 1.0), np.nan)
+    out = np.full(n_maps, np.nan)
+    for i in range(n_maps):
+        xi, yi = x[i].ravel(), y[i].ravel()
+        if np.ptp(xi) > 0 and np.ptp(yi) > 0:  # scipy warns on constant input; tau is undefined
+            out[i] = np.clip(kendalltau(xi, yi).statistic, -1.0, 1.0)
+    return out
 
 
 # --------------------------------------------------------------------------- by name
