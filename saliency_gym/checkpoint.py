@@ -9,6 +9,7 @@ pickled code. Writes go to a temporary file in the same folder and are moved int
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -78,9 +79,19 @@ def safe_load(
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises many types for corrupt or unsafe files
+        detail = _refusal_detail(exc)
+        if detail is not None:
+            # torch's own message advises retrying with weights_only=False (or allow-listing the
+            # classes): never pass that on for a file of unknown origin, nor chain its exception.
+            named = f" ({detail})" if detail else ""
+            raise CheckpointError(
+                f"cannot read checkpoint {path}: the file contains objects a weights-only load "
+                f"refuses{named}, so it was not written by saliency-gym (or it is corrupt or "
+                "untrusted); it was not loaded, because unpickling such objects can run arbitrary code"
+            ) from None
         raise CheckpointError(
             f"cannot read checkpoint {path}: it is corrupt, truncated, or not a safe "
-            f"weights-only checkpoint ({type(exc).__name__}: {exc})"
+            f"weights-only checkpoint ({type(exc).__name__}: {_strip_ansi(str(exc))})"
         ) from exc
     if not isinstance(payload, dict):
         raise CheckpointError(f"checkpoint {path} holds a {type(payload).__name__}, expected a dict")
@@ -92,3 +103,28 @@ def safe_load(
     if missing:
         raise CheckpointError(f"checkpoint {path} lacks the keys {missing}")
     return payload
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+#: Phrases of torch's refusal of a pickled object under ``weights_only=True`` (whose message goes on
+#: to advise ``weights_only=False`` or allow-listing the object's class).
+_REFUSAL_MARKERS = ("weights only load failed", "weights_only", "safe_globals", "weightsunpickler")
+
+
+def _strip_ansi(text: str) -> str:
+    return _ANSI.sub("", text)
+
+
+def _refusal_detail(exc: BaseException) -> str | None:
+    """What a weights-only load refused, without torch's advice (``""`` when it says nothing
+    usable), or ``None`` when ``exc`` is not such a refusal (a truncated zip archive, say)."""
+    text = _strip_ansi(str(exc))
+    if not any(marker in text.lower() for marker in _REFUSAL_MARKERS):
+        return None
+    match = re.search(r"WeightsUnpickler error:\s*(.*?)(?:\n\s*\n\s*Check the documentation|$)", text, re.S)
+    detail = match.group(1) if match else ""
+    detail = re.split(r"\bPlease\b|\bIf you\b|\bDo it only\b", detail)[0]
+    detail = " ".join(detail.split()).rstrip(" .;:")
+    if any(marker in detail.lower() for marker in _REFUSAL_MARKERS) or "trust" in detail.lower():
+        return ""
+    return detail

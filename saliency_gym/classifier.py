@@ -14,6 +14,7 @@ counted) while the parameters stay frozen (``requires_grad=False``, eval mode).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -23,6 +24,14 @@ import torch
 from torch import nn
 
 from saliency_gym.validation import as_image_batch, check_int, resolve_device
+
+#: How many forward passes (the first ones) have their outputs checked (finite; probabilities when
+#: declared so; not probabilities when declared logits). Later passes skip the checks.
+OUTPUT_CHECKS = 2
+#: Tolerance of the probability checks on declared probabilities (range and row sums).
+PROBS_TOLERANCE = 1e-3
+#: Row sums within this of 1 (with non-negative entries) make declared logits look like probabilities.
+LOOKS_LIKE_PROBS_TOLERANCE = 1e-4
 
 
 class FrozenClassifier:
@@ -37,7 +46,10 @@ class FrozenClassifier:
         num_classes: number of classes, if ``class_names`` is not given.
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ... or ``None`` for CUDA when available.
         batch_size: images per forward pass; larger inputs are split and re-joined.
-        outputs: ``"logits"`` (softmax is applied) or ``"probs"`` (already probabilities).
+        outputs: ``"logits"`` (softmax is applied) or ``"probs"`` (already probabilities). The
+            outputs of the first forward passes are checked against it: non-finite scores, or
+            declared probabilities that are not, raise ``ValueError``; declared logits that look
+            like probabilities warn.
         normalize: optional ``(mean, std)`` per channel applied inside the wrapper, so callers
             always pass [0, 1] images (typical for torchvision models).
         check_range: whether to verify that inputs lie in [0, 1] (cheap; keep it on).
@@ -105,6 +117,8 @@ class FrozenClassifier:
         if self.optimize and not isinstance(model, nn.Module):
             raise TypeError("optimize=True needs an nn.Module (it is traced); pass optimize=False for callables")
         self._fast_model: Callable[[torch.Tensor], torch.Tensor] | None = None
+        #: forward passes whose outputs are still to be checked (see :meth:`_check_outputs`)
+        self._output_checks_left = OUTPUT_CHECKS
         self.queries = 0
 
     # ------------------------------------------------------------------ properties
@@ -171,7 +185,53 @@ class FrozenClassifier:
             self.class_names = tuple(str(i) for i in range(out.shape[1]))
         elif out.shape[1] != len(self.class_names):
             raise ValueError(f"the model returned {out.shape[1]} scores, expected {len(self.class_names)} classes")
-        return out.float()
+        out = out.float()
+        if self._output_checks_left > 0 and out.shape[0] > 0:
+            self._output_checks_left -= 1
+            self._check_outputs(out.detach())
+        return out
+
+    def _check_outputs(self, out: torch.Tensor) -> None:
+        """Check the scores of one of the first forward passes against what was declared.
+
+        Non-finite scores raise ``ValueError``; declared probabilities that are not (values outside
+        [0, 1] or rows not summing to 1) raise ``ValueError``; declared logits whose rows are all
+        non-negative and sum to 1 (on a batch of at least 2 images) warn that they look like
+        probabilities. Only the first :data:`OUTPUT_CHECKS` passes are checked, so the hot path
+        stays free of the extra reductions.
+        """
+        finite = torch.isfinite(out)
+        if not bool(finite.all()):
+            bad = int((~finite).sum())
+            rows = int((~finite).any(dim=1).sum())
+            raise ValueError(
+                f"the model {self.name!r} returned {bad} non-finite score(s) (NaN or infinite) in "
+                f"{rows} of {out.shape[0]} image(s); saliency-gym needs finite {self.outputs}"
+            )
+        sums = out.sum(dim=1)
+        if self.outputs == "probs":
+            lo, hi = out.min().item(), out.max().item()
+            in_range = lo >= -PROBS_TOLERANCE and hi <= 1 + PROBS_TOLERANCE
+            if not in_range or bool(((sums - 1).abs() > PROBS_TOLERANCE).any()):
+                raise ValueError(
+                    f"the model {self.name!r} was declared with outputs='probs', but the model's outputs "
+                    f"do not look like probabilities (row sums in [{sums.min().item():.4g}, "
+                    f"{sums.max().item():.4g}], values in [{lo:.4g}, {hi:.4g}]; probabilities lie in "
+                    "[0, 1] and sum to 1); pass outputs='logits'"
+                )
+        elif (
+            out.shape[0] >= 2
+            and bool((out >= 0).all())
+            and bool(((sums - 1).abs() <= LOOKS_LIKE_PROBS_TOLERANCE).all())
+        ):
+            warnings.warn(
+                f"the model {self.name!r} was declared with outputs='logits', but its outputs look like "
+                f"probabilities (non-negative, every row of a batch of {out.shape[0]} sums to 1); a "
+                "softmax of probabilities flattens the scores: pass outputs='probs' if the model "
+                "ends in a softmax",
+                UserWarning,
+                stacklevel=4,
+            )
 
     def logits(self, images: Any, *, count: bool = True) -> torch.Tensor:
         """Differentiable ``(N, K)`` scores (log-probabilities when the model outputs probabilities).
@@ -247,7 +307,6 @@ def optimize_for_inference(module: nn.Module, input_shape: Sequence[int], device
     names the path taken and why: it is still correct, only slower.
     """
     import copy
-    import warnings
 
     example = torch.rand(2, *input_shape, device=device)
     reference = copy.deepcopy(module).eval()

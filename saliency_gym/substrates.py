@@ -178,9 +178,16 @@ def make_substrate(spec: Any, *, channel_mean: Any = None) -> Substrate:
         if spec == "noise":
             return NoiseSubstrate()
         raise ValueError(f"unknown substrate {spec!r}; choose one of {list(SUBSTRATE_NAMES)}, a number, an image or a callable")
-    if isinstance(spec, (int, float)) and not isinstance(spec, bool):
+    if isinstance(spec, (bool, np.bool_)):
+        raise TypeError(f"substrate must be a name {list(SUBSTRATE_NAMES)}, a number, an image or a callable, got a bool")
+    if isinstance(spec, (int, float, np.integer, np.floating)):  # NumPy scalars of any width too
         return ConstantSubstrate(float(spec))
     if isinstance(spec, (np.ndarray, torch.Tensor)):
+        if spec.ndim == 0:  # a 0-d array is a number
+            value = spec.item()
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise TypeError(f"a 0-d substrate array must hold a real number, got dtype {spec.dtype}")
+            return ConstantSubstrate(float(value))
         return ImageSubstrate(spec)
     if callable(spec):
         return CallableSubstrate(spec)

@@ -48,7 +48,7 @@ TARGET_RULES = ("predicted", "label")
 FOIL_RULES = ("runner_up",)
 
 #: A substrate as the environments accept it (see :func:`saliency_gym.substrates.make_substrate`).
-SubstrateSpec = Substrate | str | float | Image | Callable[..., Any] | None
+SubstrateSpec = Substrate | str | float | np.floating[Any] | Image | Callable[..., Any] | None
 #: A target rule, a class id, or a one-vs-one ``(target, foil)`` pair.
 TargetSpec = str | int | tuple[str | int, str | int]
 RewardMode = Literal["auc", "auc_trapezoid", "delta", "log_odds"]

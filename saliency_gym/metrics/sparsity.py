@@ -34,10 +34,13 @@ def gini_index(maps: MapBatch | torch.Tensor) -> np.ndarray:
         maps: ``(N, H, W)`` finite saliency maps (NumPy or torch).
 
     Returns:
-        One index per map; higher is sparser. All-zero maps give 0.0 (see the module docstring).
+        One index per map; higher is sparser. All-zero maps give 0.0 (see the module docstring);
+        an empty batch ``(0, H, W)`` gives an empty array.
     """
     m = as_map_batch(maps)
     n = m.shape[0]
+    if n == 0:  # an empty batch has no indices (as the other per-map metrics)
+        return np.zeros(0, dtype=np.float64)
     x = np.sort(np.abs(m.reshape(n, -1)), axis=1)
     size = x.shape[1]
     norm = x.sum(axis=1)
