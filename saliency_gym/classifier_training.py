@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -28,7 +29,7 @@ from saliency_gym.runs import (
     snapshot_state,
 )
 from saliency_gym.validation import check_choice
-from saliency_gym.zoo import CHECKPOINT_DIR, save_classifier
+from saliency_gym.zoo import save_classifier
 
 TRAINABLE = ("shapes", "shapes64", "digits", "shape_pairs")
 
@@ -80,6 +81,11 @@ def evaluate_accuracy(model: torch.nn.Module, images: np.ndarray, labels: np.nda
     return correct / max(len(images), 1)
 
 
+def default_checkpoint_path(cfg: ClassifierTrainingConfig) -> Path:
+    """``runs/classifiers/<dataset>_s<seed>/<dataset>.pt`` (relative to the working folder)."""
+    return Path("runs") / "classifiers" / f"{cfg.dataset}_s{cfg.seed}" / f"{cfg.dataset}.pt"
+
+
 def train_classifier(
     config: ClassifierTrainingConfig | None = None,
     out: str | os.PathLike[str] | None = None,
@@ -89,14 +95,15 @@ def train_classifier(
 
     Args:
         config: the recipe (defaults to :class:`ClassifierTrainingConfig`).
-        out: checkpoint path; defaults to the package's ``checkpoints/<dataset>.pt``.
+        out: checkpoint path; defaults to :func:`default_checkpoint_path` (a run folder: shipped
+            checkpoints are read-only).
         progress: show a progress bar.
     """
     cfg = config or ClassifierTrainingConfig()
     if not isinstance(cfg, ClassifierTrainingConfig):
         raise TypeError(f"config must be a ClassifierTrainingConfig, got {type(cfg).__name__}")
     cfg.validate()
-    out = check_output_file(out) if out is not None else CHECKPOINT_DIR / f"{cfg.dataset}.pt"
+    out = check_output_file(default_checkpoint_path(cfg) if out is None else out)
     generator = seed_everything(cfg.seed)
     train = load_dataset(cfg.dataset, "train").arrays()
     val = load_dataset(cfg.dataset, "val").arrays()

@@ -19,6 +19,7 @@ This module is part of the core: it imports core modules only (never ``baselines
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import shutil
 import tempfile
@@ -97,6 +98,32 @@ class _Stateful(Protocol):
     def load_state_dict(self, state_dict: Any, /) -> Any: ...
 
 
+#: The installed package: shipped classifiers, agents, generators and configs live below it and are
+#: read-only to every command (write to a run folder, then copy deliberately).
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def shipped_dirs() -> list[Path]:
+    """The folders of the package and its plugin packages (which an editable install keeps apart),
+    found from their import specs without running the plugins' code."""
+    folders = [PACKAGE_DIR]
+    for name in ("saliency_gym.agents", "saliency_gym.baselines"):
+        spec = importlib.util.find_spec(name)
+        folders += [Path(p).resolve() for p in (spec.submodule_search_locations or [])] if spec else []
+    return folders
+
+
+def check_not_shipped(path: str | os.PathLike[str], what: str = "output") -> Path:
+    """Refuse a path inside the installed package (``PermissionError``): shipped files are read-only."""
+    resolved = Path(path).resolve()
+    if any(resolved == folder or folder in resolved.parents for folder in shipped_dirs()):
+        raise PermissionError(
+            f"{what} {path} is inside the installed saliency_gym package, whose shipped files are read-only; "
+            "write to a run folder (e.g. runs/...) and load the result by its path"
+        )
+    return Path(path)
+
+
 def check_output_dir(path: str | os.PathLike[str], what: str = "output folder") -> Path:
     """Create the folder ``path`` (with parents) and check that files can be written in it.
 
@@ -104,7 +131,7 @@ def check_output_dir(path: str | os.PathLike[str], what: str = "output folder") 
     ``NotADirectoryError`` for an existing non-folder and ``PermissionError`` (an ``OSError`` naming
     the path and the reason) when the folder cannot be created or written.
     """
-    path = Path(path)
+    path = check_not_shipped(path, what)
     if path.exists() and not path.is_dir():
         raise NotADirectoryError(f"{what} {path} exists and is not a folder")
     try:
@@ -122,7 +149,7 @@ def check_output_file(path: str | os.PathLike[str], what: str = "output file") -
     Raises ``IsADirectoryError`` for an existing folder and ``PermissionError`` for a file or
     folder that cannot be written.
     """
-    path = Path(path)
+    path = check_not_shipped(path, what)
     if path.is_dir():
         raise IsADirectoryError(f"{what} {path} is a folder, expected a file path")
     check_output_dir(path.parent, what=f"the folder of {what}")

@@ -33,13 +33,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from saliency_gym.classifier_training import ClassifierTrainingConfig, train_classifier
+    from saliency_gym.classifier_training import (
+        ClassifierTrainingConfig,
+        default_checkpoint_path,
+        train_classifier,
+    )
 
     config = ClassifierTrainingConfig(
         dataset=args.dataset, seed=args.seed, epochs=args.epochs, batch_size=args.batch_size,
         lr=args.lr, width=args.width,
     )  # fmt: skip
-    out = args.out or f"runs/classifiers/{args.dataset}_s{args.seed}/{args.dataset}.pt"
+    out = args.out or default_checkpoint_path(config)
     check_output_file(out)
     result = train_classifier(config, out=out, progress=not args.no_progress)
     print(
