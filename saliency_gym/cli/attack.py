@@ -97,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
         maps[f"{attack} (attacked)"] = result.adversarial_maps
     path = save_saliency_grid(
         batch.images, {"original": original, **maps}, Path(args.out) / f"attack_{classifier.name}_{args.method}.png",
+        row_titles=[test.class_names[int(y)] for y in batch.labels],
         title=f"{classifier.name} / {args.method}, epsilon {args.epsilon:g}/255",
     )  # fmt: skip
     print(f"(top-k/LENS/top-k-div over label-kept images; 1 = map unchanged)\nwrote {path} in {time.perf_counter() - start:.1f} s")

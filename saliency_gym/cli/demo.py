@@ -77,9 +77,14 @@ def run(args: argparse.Namespace) -> int:
               f"{explanation.queries_per_image:>14,.0f} {explanation.seconds_per_image:>14.4f}")  # fmt: skip
     shown = slice(0, min(6, len(batch.images)))
     path = save_saliency_grid(
-        batch.images[shown], {k: v[shown] for k, v in maps.items()}, Path(args.out) / f"{args.dataset}_demo.png",
+        batch.images[shown], {_column_title(k): v[shown] for k, v in maps.items()}, Path(args.out) / f"{args.dataset}_demo.png",
         row_titles=[test.class_names[y] for y in batch.labels[shown]],
         masks=None if batch.masks is None else batch.masks[shown], title=f"{classifier.name}: agent vs RISE",
     )  # fmt: skip
     print(f"\nwrote {path} in {time.perf_counter() - start:.1f} s")
     return 0
+
+
+def _column_title(method: str) -> str:
+    """The figure's column title of a method: the agent's map is the order it revealed the cells in."""
+    return "agent: cells in reveal order (bright = first)" if method == "agent" else method

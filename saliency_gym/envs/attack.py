@@ -163,8 +163,9 @@ class AttributionAttackEnv(BatchedEngineEnv[AttributionAttackConfig, Attribution
     - ``budget``: steps per episode (default 16).
     - ``on_label_change``: ``"revert"`` (default), ``"penalize"`` or ``"terminate"``;
       ``label_change_penalty``: reward of a label-changing step (``<= 0``, default -1).
-    - ``device``: for a classifier given by name. ``render_mode``: ``"rgb_array"`` shows the image,
-      the perturbed image, the original map and the current map side by side.
+    - ``device``: for a classifier given by name. ``render_mode``: ``"rgb_array"`` returns labelled
+      frames (the image, the perturbed image, the original map and the current map side by side);
+      ``"human"`` shows them in a matplotlib window (needs a GUI backend).
 
     ## Registered Configurations
     - ``saliency_gym/AttributionAttack-v0`` (shapes classifier and data by default; every argument above)

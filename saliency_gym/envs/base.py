@@ -19,13 +19,16 @@ import numpy as np
 from gymnasium import spaces
 
 from saliency_gym.envs.engine import BatchedEngine
+from saliency_gym.envs.render import HumanViewer
 from saliency_gym.types import InfoDict, ObsDict
 
 ConfigT = TypeVar("ConfigT")
 EngineT = TypeVar("EngineT", bound=BatchedEngine[Any])
 
-#: The render modes every saliency-gym environment supports.
-RENDER_MODES = ["rgb_array"]
+#: The render modes every saliency-gym environment supports: ``"rgb_array"`` (labelled frames as
+#: arrays) and ``"human"`` (the frame in a matplotlib window; needs a GUI backend, checked at
+#: ``render()`` time so environment checkers can still build the environment).
+RENDER_MODES = ["rgb_array", "human"]
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,7 @@ class EnvFamily(Generic[ConfigT, EngineT]):
 
 
 def check_render_mode(render_mode: str | None) -> str | None:
-    """``render_mode`` if supported (``"rgb_array"`` or ``None``), else ``ValueError``."""
+    """``render_mode`` if supported (``"rgb_array"``, ``"human"`` or ``None``), else ``ValueError``."""
     if render_mode is not None and render_mode not in RENDER_MODES:
         raise ValueError(f"render_mode={render_mode!r} is not supported; choose {RENDER_MODES} or None")
     return render_mode
@@ -60,7 +63,7 @@ class BatchedEngineEnv(gym.Env[dict[str, Any], Any], Generic[ConfigT, EngineT]):
     environment reset with ``s - i``. ``step`` after an episode ended raises ``RuntimeError``.
     """
 
-    metadata = {"render_modes": RENDER_MODES, "render_fps": 4}
+    metadata = {"render_modes": list(RENDER_MODES), "render_fps": 4}
     family: ClassVar[EnvFamily[Any, Any]]
 
     def __init__(self, render_mode: str | None = None, **kwargs: Any) -> None:
@@ -69,6 +72,7 @@ class BatchedEngineEnv(gym.Env[dict[str, Any], Any], Generic[ConfigT, EngineT]):
         self.core: EngineT = self.family.make_engine(self.config, 1)
         self.observation_space, self.action_space = self.family.build_spaces(self.config)
         self._needs_reset = True
+        self._viewer: HumanViewer | None = None
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[ObsDict, InfoDict]:
         super().reset(seed=seed)
@@ -99,6 +103,21 @@ class BatchedEngineEnv(gym.Env[dict[str, Any], Any], Generic[ConfigT, EngineT]):
         return {key: value[0] for key, value in self.core.observation().items()}
 
     def render(self) -> np.ndarray | None:
-        if self.render_mode != "rgb_array":
+        """The labelled frame (``"rgb_array"``), or ``None`` after drawing it in a window (``"human"``,
+        ``RuntimeError`` without a matplotlib GUI backend) or when there is no render mode."""
+        if self.render_mode is None:
             return None
-        return self.core.render_frame(0)
+        frame = self.core.render_frame(0)
+        if self.render_mode == "human":
+            if self._viewer is None:
+                self._viewer = HumanViewer(type(self).__name__)
+            self._viewer.show(frame, fps=float(self.metadata.get("render_fps", 4)))
+            return None
+        return frame
+
+    def close(self) -> None:
+        viewer = getattr(self, "_viewer", None)
+        if viewer is not None:
+            viewer.close()
+            self._viewer = None
+        super().close()

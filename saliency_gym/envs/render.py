@@ -1,12 +1,16 @@
 """``rgb_array`` frames of the episodes of every family (what the engines' ``render_frame`` draws).
 
 Saliency search: image | canvas | saliency so far. Attribution attack: image | perturbed image |
-original map | current map.
+original map | current map. Each panel has a title strip above it ("image: <target class>",
+"canvas (step k, score 0.83)", ...), drawn with matplotlib's FreeType bindings (no figure, so a
+frame costs about a millisecond per label). :func:`show_frame` draws a frame in a matplotlib window
+(``render_mode="human"``).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import warnings
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -17,6 +21,10 @@ if TYPE_CHECKING:
 #: Each image pixel is drawn as a ``SCALE x SCALE`` block so 32x32 images are visible.
 SCALE = 4
 _GAP = 4
+#: Height in pixels of the title strip over each panel.
+LABEL_HEIGHT = 14
+_FONT_SIZES = (9, 8, 7)
+_font: Any = None
 
 
 def _to_rgb(image: np.ndarray) -> np.ndarray:
@@ -37,6 +45,19 @@ def _heatmap(values: np.ndarray) -> np.ndarray:
     return (rgb * 255).astype(np.uint8)
 
 
+def _class_name(core: Any, cls: int) -> str | None:
+    """The name of class ``cls`` if the classifier has class names, else ``None``."""
+    names = getattr(getattr(getattr(core, "config", None), "classifier", None), "class_names", None)
+    if names is None or not 0 <= int(cls) < len(names):
+        return None
+    return str(names[int(cls)])
+
+
+def _image_title(core: Any, i: int) -> str:
+    name = _class_name(core, int(core.targets[i]))
+    return "image" if name is None else f"image: {name}"
+
+
 def render_episode(core: SaliencySearchCore, i: int) -> np.ndarray:
     """The frame of episode ``i``: the image, the canvas and the saliency of the chosen cells."""
     image = _to_rgb(core.images_np[i])
@@ -44,20 +65,140 @@ def render_episode(core: SaliencySearchCore, i: int) -> np.ndarray:
     saliency = _heatmap(core.saliency_map(i))
     chosen = np.asarray(core.cfg.grid.to_pixels(core.chosen[i]), bool)
     saliency[~chosen] = (saliency[~chosen] * 0.25).astype(np.uint8)  # dim cells not chosen yet
-    return _side_by_side([image, canvas, saliency])
+    titles = [
+        _image_title(core, i),
+        f"canvas (step {int(core.steps[i])}, score {float(core.scores[i]):.2f})",
+        "saliency",
+    ]
+    return _side_by_side([image, canvas, saliency], titles)
 
 
 def render_attack(core: AttributionAttackCore, i: int) -> np.ndarray:
     """The frame of attack episode ``i``: image | perturbed image | original map | current map."""
     image = _to_rgb(core.images_np[i])
     perturbed = _to_rgb(np.clip(core.images_np[i] + core.delta_np[i], 0.0, 1.0))
-    return _side_by_side([image, perturbed, _heatmap(core.original_maps[i]), _heatmap(core.maps[i])])
+    titles = [_image_title(core, i), f"perturbed (step {int(core.steps[i])})", "original map", "current map"]
+    return _side_by_side([image, perturbed, _heatmap(core.original_maps[i]), _heatmap(core.maps[i])], titles)
 
 
-def _side_by_side(panels: list[np.ndarray]) -> np.ndarray:
-    """``(H, W, 3)`` panels in a row, white gaps between them, each pixel drawn ``SCALE`` times."""
+def _get_font() -> Any:
+    global _font
+    if _font is None:
+        from matplotlib import font_manager
+        from matplotlib.ft2font import FT2Font
+
+        _font = FT2Font(font_manager.findfont(font_manager.FontProperties(family="DejaVu Sans")))
+    return _font
+
+
+def _text_bitmap(text: str, max_width: int) -> np.ndarray:
+    """``text`` as an ``(h, w)`` uint8 coverage bitmap (255 = ink), at the largest of the font sizes
+    that fits ``max_width`` pixels (cropped at the smallest if none does)."""
+    font = _get_font()
+    bitmap = np.zeros((0, 0), np.uint8)
+    for size in _FONT_SIZES:
+        font.set_size(size, 72)
+        font.set_text(text, 0.0)
+        font.draw_glyphs_to_bitmap(antialiased=True)
+        bitmap = np.asarray(font.get_image(), dtype=np.uint8)
+        if bitmap.shape[1] <= max_width:
+            break
+    return bitmap[:LABEL_HEIGHT, :max_width]
+
+
+def label_strip(text: str, width: int) -> np.ndarray:
+    """A white ``(LABEL_HEIGHT, width, 3)`` uint8 strip with ``text`` centred on it in black."""
+    strip = np.full((LABEL_HEIGHT, width), 255, np.uint8)
+    ink = _text_bitmap(text, width - 2)
+    h, w = ink.shape
+    top, left = (LABEL_HEIGHT - h) // 2, (width - w) // 2
+    strip[top : top + h, left : left + w] = 255 - ink
+    return np.repeat(strip[..., None], 3, axis=-1)
+
+
+def _side_by_side(panels: list[np.ndarray], titles: list[str] | None = None) -> np.ndarray:
+    """``(H, W, 3)`` panels in a row, white gaps between them, each pixel drawn ``SCALE`` times, with
+    a title strip over each panel when ``titles`` is given."""
     gap = np.full((panels[0].shape[0], _GAP // SCALE or 1, 3), 255, np.uint8)
     parts: list[np.ndarray] = []
     for panel in panels:
         parts.extend([gap, panel] if parts else [panel])
-    return np.kron(np.concatenate(parts, axis=1), np.ones((SCALE, SCALE, 1), np.uint8))
+    frame = np.kron(np.concatenate(parts, axis=1), np.ones((SCALE, SCALE, 1), np.uint8))
+    if titles is None:
+        return frame
+    strip = np.full((LABEL_HEIGHT, frame.shape[1], 3), 255, np.uint8)
+    panel_w, gap_w = panels[0].shape[1] * SCALE, gap.shape[1] * SCALE
+    for k, title in enumerate(titles):
+        left = k * (panel_w + gap_w)
+        strip[:, left : left + panel_w] = label_strip(title, panel_w)
+    return np.concatenate([strip, frame], axis=0)
+
+
+# ---------------------------------------------------------------------- render_mode="human"
+HUMAN_MODE_ERROR = (
+    "render_mode='human' needs a matplotlib GUI backend (a display and e.g. `pip install pyqt6`, or tk, "
+    "with MPLBACKEND=QtAgg / TkAgg), but the current backend is {backend!r}; use render_mode='rgb_array' "
+    "to get the frames as arrays"
+)
+_NON_INTERACTIVE = {"agg", "cairo", "pdf", "pgf", "ps", "svg", "template"}
+
+
+def _is_interactive_backend(backend: str) -> bool:
+    name = backend.lower()
+    if name in _NON_INTERACTIVE or name.startswith("module://matplotlib_inline"):
+        return False
+    try:
+        from matplotlib.backends import BackendFilter, backend_registry
+
+        interactive = {b.lower() for b in backend_registry.list_builtin(BackendFilter.INTERACTIVE)}
+        return name in interactive or name.startswith("module://")
+    except ImportError:  # matplotlib < 3.9
+        return True
+
+
+class HumanViewer:
+    """A matplotlib window showing the latest frame (``render_mode="human"``)."""
+
+    def __init__(self, title: str = "saliency-gym", *, strict: bool = False) -> None:
+        self.title = title
+        self.strict = strict
+        self._warned = False
+        self._fig: Any = None
+        self._image: Any = None
+
+    def show(self, frame: np.ndarray, fps: float = 4.0) -> None:
+        """Draw ``frame`` in the window (opened on first use).
+
+        Without a GUI backend (e.g. matplotlib's Agg on a machine with no display) nothing can be
+        shown: the first call warns (``UserWarning`` with :data:`HUMAN_MODE_ERROR`, what to install
+        or set) and later calls do nothing, or raises ``RuntimeError`` with that message when the
+        viewer is ``strict``. It does not raise by default because Gymnasium's ``check_env`` renders
+        every declared render mode, so a raising ``"human"`` mode would fail it on headless machines.
+        """
+        import matplotlib
+        import matplotlib.pyplot as plt
+
+        backend = str(matplotlib.get_backend())
+        if not _is_interactive_backend(backend):
+            message = HUMAN_MODE_ERROR.format(backend=backend)
+            if self.strict:
+                raise RuntimeError(message)
+            if not self._warned:
+                warnings.warn(message, UserWarning, stacklevel=3)
+                self._warned = True
+            return
+        if self._fig is None or not plt.fignum_exists(self._fig.number):
+            self._fig = plt.figure(self.title, figsize=(frame.shape[1] / 100, frame.shape[0] / 100))
+            ax = self._fig.add_axes((0, 0, 1, 1))
+            ax.set_axis_off()
+            self._image = ax.imshow(frame)
+        else:
+            self._image.set_data(frame)
+        plt.pause(1.0 / fps)
+
+    def close(self) -> None:
+        if self._fig is not None:
+            import matplotlib.pyplot as plt
+
+            plt.close(self._fig)
+            self._fig = None

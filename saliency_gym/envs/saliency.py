@@ -163,7 +163,8 @@ class SaliencyRevealEnv(SaliencySearchEnv):
     - ``reward_mode``: ``"auc"`` (default), ``"auc_trapezoid"``, ``"delta"`` or ``"log_odds"``.
     - ``observe_score``: add ``"score"`` to the observation (default False).
     - ``invalid_action_penalty``, ``max_steps``: see above. ``device``: for a classifier given by name.
-    - ``render_mode``: ``"rgb_array"`` shows image, canvas and saliency so far side by side.
+    - ``render_mode``: ``"rgb_array"`` returns labelled frames (image, canvas with step and score,
+      saliency so far); ``"human"`` shows them in a matplotlib window (needs a GUI backend).
 
     ## Registered Configurations
     - ``saliency_gym/SaliencyReveal-v0`` (shapes classifier and data by default; every argument above)
@@ -254,7 +255,8 @@ class SaliencyMaskEnv(SaliencySearchEnv):
     - ``reward_mode``: ``"auc"`` (default), ``"auc_trapezoid"``, ``"delta"`` or ``"log_odds"``.
     - ``observe_score``: add ``"score"`` to the observation (default False).
     - ``invalid_action_penalty``, ``max_steps``: see above. ``device``: for a classifier given by name.
-    - ``render_mode``: ``"rgb_array"`` shows image, canvas and saliency so far side by side.
+    - ``render_mode``: ``"rgb_array"`` returns labelled frames (image, canvas with step and score,
+      saliency so far); ``"human"`` shows them in a matplotlib window (needs a GUI backend).
 
     ## Registered Configurations
     - ``saliency_gym/SaliencyMask-v0`` (shapes classifier and data by default; every argument above)

@@ -23,8 +23,9 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
-from saliency_gym.envs.base import EnvFamily, check_render_mode
+from saliency_gym.envs.base import RENDER_MODES, EnvFamily, check_render_mode
 from saliency_gym.envs.engine import BatchedEngine
+from saliency_gym.envs.render import HumanViewer
 from saliency_gym.types import EnvMask, InfoDict, ObsDict
 
 ConfigT = TypeVar("ConfigT")
@@ -36,7 +37,8 @@ class BatchedVectorEnv(gym.vector.VectorEnv[ObsDict, Any, Any], Generic[ConfigT,
 
     Args:
         num_envs: number of sub-environments.
-        render_mode: ``"rgb_array"`` or ``None``.
+        render_mode: ``"rgb_array"`` (a tuple of frames), ``"human"`` (the frames stacked in a
+            matplotlib window; needs a GUI backend) or ``None``.
         autoreset_mode: ``NEXT_STEP`` (default) or ``SAME_STEP``.
         **kwargs: the family's environment arguments.
     """
@@ -55,7 +57,7 @@ class BatchedVectorEnv(gym.vector.VectorEnv[ObsDict, Any, Any], Generic[ConfigT,
         autoreset_mode = AutoresetMode(autoreset_mode)
         if autoreset_mode == AutoresetMode.DISABLED:
             raise ValueError("autoreset_mode must be NEXT_STEP or SAME_STEP")
-        self.metadata = {"render_modes": ["rgb_array"], "render_fps": 4, "autoreset_mode": autoreset_mode}
+        self.metadata = {"render_modes": list(RENDER_MODES), "render_fps": 4, "autoreset_mode": autoreset_mode}
         self.render_mode = check_render_mode(render_mode)
         self.num_envs = int(num_envs)
         self.config: ConfigT = self.family.make_config(**kwargs)
@@ -65,6 +67,7 @@ class BatchedVectorEnv(gym.vector.VectorEnv[ObsDict, Any, Any], Generic[ConfigT,
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self._autoreset = np.zeros(self.num_envs, bool)
         self._started = False
+        self._viewer: HumanViewer | None = None
 
     # ------------------------------------------------------------------ Gymnasium API
     def reset(
@@ -110,9 +113,24 @@ class BatchedVectorEnv(gym.vector.VectorEnv[ObsDict, Any, Any], Generic[ConfigT,
         return obs, outcome.rewards.copy(), terminated, truncated, infos
 
     def render(self) -> tuple[np.ndarray, ...] | None:
-        if self.render_mode != "rgb_array":
+        """The labelled frames (``"rgb_array"``), or ``None`` after drawing them stacked in a window
+        (``"human"``, ``RuntimeError`` without a matplotlib GUI backend) or without a render mode."""
+        if self.render_mode is None:
             return None
-        return tuple(self.core.render_frame(i) for i in range(self.num_envs))
+        frames = tuple(self.core.render_frame(i) for i in range(self.num_envs))
+        if self.render_mode == "human":
+            if self._viewer is None:
+                self._viewer = HumanViewer(type(self).__name__)
+            self._viewer.show(np.concatenate(frames, axis=0), fps=float(self.metadata.get("render_fps", 4)))
+            return None
+        return frames
+
+    def close_extras(self, **kwargs: Any) -> None:
+        viewer = getattr(self, "_viewer", None)
+        if viewer is not None:
+            viewer.close()
+            self._viewer = None
+        super().close_extras(**kwargs)
 
     # ------------------------------------------------------------------ helpers
     def _infos(self, valid: EnvMask, final: EnvMask) -> InfoDict:

@@ -311,4 +311,4 @@ def test_step_after_end_and_render(tiny_shapes, shapes_classifier):
     frame = env.render()
     assert frame.dtype == np.uint8 and frame.shape[1] > 4 * frame.shape[0] - 50
     with pytest.raises(ValueError, match="render_mode"):
-        AttributionAttackEnv(data=tiny_shapes, render_mode="human")
+        AttributionAttackEnv(data=tiny_shapes, render_mode="ansi")

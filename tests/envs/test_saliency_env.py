@@ -194,7 +194,7 @@ def test_bad_kwargs(kwargs, error, match):
 
 def test_unsupported_render_mode(tiny_shapes):
     with pytest.raises(ValueError, match="render_mode"):
-        SaliencyRevealEnv(data=tiny_shapes, render_mode="human")
+        SaliencyRevealEnv(data=tiny_shapes, render_mode="ansi")
 
 
 @pytest.mark.parametrize("action", [-1, 16, 2.5, "a", [1, 2]])
