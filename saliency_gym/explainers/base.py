@@ -14,13 +14,16 @@ can choose methods without running them.
 
 from __future__ import annotations
 
+import functools
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
+from torch import nn
 
 from saliency_gym.classifier import FrozenClassifier
 from saliency_gym.types import ImageBatch, TargetsLike
@@ -56,8 +59,26 @@ class Explainer(ABC):
     Subclasses implement :meth:`attribute` on validated tensors; :meth:`explain` handles input
     checks, default targets (the predicted class), query counting and timing.
 
+    **Raw modules.** ``classifier`` may also be a plain ``nn.Module`` together with the keyword
+    ``input_shape=(C, H, W)`` (e.g. ``GradCAMExplainer(model, input_shape=(3, 32, 32))``); it is
+    wrapped as ``FrozenClassifier(model, input_shape)`` before the subclass's ``__init__`` runs, so
+    every subclass takes the keyword without forwarding it. The shape is required rather than read
+    lazily from the first batch because :class:`FrozenClassifier` needs it at construction (it
+    validates every call against it) and several explainers read ``classifier.input_shape`` or
+    ``classifier.module`` in their constructors. Wrap it yourself for other options (``device``,
+    ``normalize``, ``outputs="probs"``, ...).
+
+    **Captum's spelling.** ``explainer.attribute(inputs, target=...)`` (keywords ``inputs=`` and/or
+    ``target=``, or a single argument) behaves as in Captum: it validates and counts as
+    :meth:`explain` does and returns the ``(N, H, W)`` maps as a float tensor on the inputs' device.
+    With two positional arguments (or ``targets=``) :meth:`attribute` is the subclass hook on
+    validated tensors, as before.
+
     Args:
-        classifier: the model to explain.
+        classifier: the model to explain: a :class:`FrozenClassifier`, or an ``nn.Module`` with
+            ``input_shape``.
+        input_shape: per-image ``(C, H, W)``, only (and then required) when ``classifier`` is a
+            raw ``nn.Module``.
     """
 
     #: Short name used in tables, plots and the registry (:func:`make_explainer`).
@@ -67,13 +88,18 @@ class Explainer(ABC):
     #: Whether the method takes a baseline (a substrate or a baseline provider such as GANMEX).
     accepts_baseline: ClassVar[bool] = False
 
-    def __init__(self, classifier: FrozenClassifier) -> None:
-        if not isinstance(classifier, FrozenClassifier):
-            raise TypeError(
-                f"classifier must be a FrozenClassifier, got {type(classifier).__name__}; wrap a model "
-                "with saliency_gym.FrozenClassifier(model, input_shape) or use load_classifier(name)"
-            )
-        self.classifier = classifier
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # Wrap the subclass's own __init__ and attribute (not inherited ones: those are wrapped
+        # where they are defined) so that subclasses stay unchanged; both wrappers pass the
+        # subclass's own calls (a FrozenClassifier; two positional tensors) straight through.
+        if "__init__" in cls.__dict__ and not getattr(cls.__dict__["__init__"], "_accepts_modules", False):
+            cls.__init__ = _accepting_modules(cls.__dict__["__init__"])  # type: ignore[method-assign]
+        if "attribute" in cls.__dict__ and not getattr(cls.__dict__["attribute"], "_captum_spelling", False):
+            cls.attribute = _with_captum_spelling(cls.__dict__["attribute"])  # type: ignore[method-assign]
+
+    def __init__(self, classifier: FrozenClassifier | nn.Module, *, input_shape: Sequence[int] | None = None) -> None:
+        self.classifier = as_classifier(classifier, input_shape)
 
     def expected_queries(self) -> float | None:
         """Classifier images one explanation is expected to cost (forward and backward passes), for
@@ -119,3 +145,62 @@ class Explainer(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(classifier={self.classifier.name!r})"
+
+    def _attribute_captum(self, inputs: ImageBatch, target: TargetsLike = None) -> torch.Tensor:
+        """Captum-style :meth:`attribute`: :meth:`explain` (validation, default targets, counting)
+        returning the maps as a float tensor, on the device of ``inputs`` when it is a tensor."""
+        single = isinstance(inputs, (np.ndarray, torch.Tensor)) and inputs.ndim == 3
+        maps = torch.from_numpy(self.explain(inputs, target).maps)
+        if single:
+            maps = maps[0]
+        return maps.to(inputs.device) if isinstance(inputs, torch.Tensor) else maps
+
+
+def as_classifier(classifier: FrozenClassifier | nn.Module, input_shape: Sequence[int] | None = None) -> FrozenClassifier:
+    """``classifier`` as a :class:`FrozenClassifier`: returned as is, or an ``nn.Module`` wrapped
+    as ``FrozenClassifier(module, input_shape)`` (``input_shape`` is then required)."""
+    if isinstance(classifier, FrozenClassifier):
+        if input_shape is not None and tuple(int(s) for s in input_shape) != classifier.input_shape:
+            raise ValueError(f"input_shape={tuple(input_shape)} disagrees with the classifier's {classifier.input_shape}")
+        return classifier
+    if isinstance(classifier, nn.Module):
+        if input_shape is None:
+            raise TypeError(
+                f"a raw {type(classifier).__name__} needs input_shape=(C, H, W) (the per-image shape it "
+                "takes), e.g. Explainer(model, input_shape=(3, 32, 32)); or wrap it yourself with "
+                "saliency_gym.FrozenClassifier(model, input_shape, ...)"
+            )
+        return FrozenClassifier(classifier, input_shape, name=type(classifier).__name__)
+    raise TypeError(
+        f"classifier must be a FrozenClassifier or an nn.Module, got {type(classifier).__name__}; wrap a "
+        "model with saliency_gym.FrozenClassifier(model, input_shape) or use load_classifier(name)"
+    )
+
+
+def _accepting_modules(init: Callable[..., None]) -> Callable[..., None]:
+    @functools.wraps(init)
+    def __init__(self: Explainer, classifier: Any, *args: Any, input_shape: Sequence[int] | None = None, **kwargs: Any) -> None:
+        init(self, as_classifier(classifier, input_shape), *args, **kwargs)
+
+    __init__._accepts_modules = True  # type: ignore[attr-defined]
+    return __init__
+
+
+_MISSING: Any = object()
+
+
+def _with_captum_spelling(hook: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
+    @functools.wraps(hook)
+    def attribute(
+        self: Explainer, images: Any = _MISSING, targets: Any = _MISSING, *, inputs: Any = _MISSING, target: Any = _MISSING
+    ) -> torch.Tensor:
+        if inputs is _MISSING and target is _MISSING and images is not _MISSING and targets is not _MISSING:
+            return hook(self, images, targets)  # the subclass hook on validated tensors
+        if targets is not _MISSING:
+            raise TypeError("attribute(): pass either (images, targets) (the hook) or Captum's (inputs, target=...), not a mix")
+        if (inputs is _MISSING) == (images is _MISSING):
+            raise TypeError("attribute(): give the inputs once, positionally or as inputs=")
+        return self._attribute_captum(images if inputs is _MISSING else inputs, None if target is _MISSING else target)
+
+    attribute._captum_spelling = True  # type: ignore[attr-defined]
+    return attribute
