@@ -132,7 +132,7 @@ class PolicyExplainer(Explainer):
             core.advance(actions, everyone, nobody, score=score)
         return core
 
-    def attribute(self, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    def attribute_batch(self, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         core = self.rollout(images, targets)
         k = core.num_cells
         maps = np.empty((images.shape[0], *images.shape[2:]), np.float32)

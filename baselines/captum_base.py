@@ -127,7 +127,7 @@ class CaptumGradientExplainer(Explainer):
         """Captum's ``(N, C, H, W)`` attributions for ``images`` and ``targets``."""
         raise NotImplementedError
 
-    def attribute(self, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    def attribute_batch(self, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         # A detached leaf that already requires gradients: Captum's bookkeeping never touches the
         # caller's tensor and it does not warn about switching gradients on.
         inputs = images.detach().requires_grad_(True)

@@ -47,7 +47,7 @@ class GradCAMExplainer(Explainer):
     def expected_queries(self) -> int:
         return 1
 
-    def attribute(self, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    def attribute_batch(self, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         from captum.attr import LayerAttribution, LayerGradCam
 
         gradcam = LayerGradCam(self.classifier.logits, self.layer)

@@ -55,7 +55,7 @@ class OcclusionExplainer(Explainer):
         positions = (math.floor((h - self.window) / self.stride) + 1) * (math.floor((w - self.window) / self.stride) + 1)
         return positions + 1
 
-    def attribute(self, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    def attribute_batch(self, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         from captum.attr import Occlusion
 
         c = images.shape[1]

@@ -39,7 +39,7 @@ class RandomMapExplainer(Explainer):
         """Forward passes one image costs: none."""
         return 0
 
-    def attribute(self, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    def attribute_batch(self, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         n, _, h, w = images.shape
         return torch.rand((n, h, w), generator=self._generator).to(images.device)
 

@@ -181,7 +181,7 @@ class RISEExplainer(Explainer):
         return self.n_masks
 
     # ------------------------------------------------------------------ saliency
-    def attribute(self, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    def attribute_batch(self, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         n_images, _, h, w = images.shape
         masks = self._masks_for(h, w)
         n = masks.shape[0]

@@ -130,7 +130,7 @@ def score_model(
         for name, opts in TABLE_EXPLAINERS.items():
             start = time.perf_counter()
             explainer = make_explainer(name, view, **opts)
-            maps = explainer.attribute(x.view(-1, 1, 1, f), y).detach().reshape(-1, f)
+            maps = explainer.attribute_batch(x.view(-1, 1, 1, f), y).detach().reshape(-1, f)
             ins = feature_insertion_curve(model, x, maps, y, baseline=baseline)
             dele = feature_deletion_curve(model, x, maps, y, baseline=baseline)
             rows[name] = {"insertion": ins.mean_auc, "deletion": dele.mean_auc, "seconds": time.perf_counter() - start}

@@ -87,12 +87,12 @@ def test_captum_attribute_validates_and_counts(clf: FrozenClassifier, x: torch.T
         e.attribute(x, torch.zeros(4, dtype=torch.long), target=3)
 
 
-def test_hook_spelling_unchanged(clf: FrozenClassifier, x: torch.Tensor) -> None:
+def test_subclass_hook_is_attribute_batch(clf: FrozenClassifier, x: torch.Tensor) -> None:
     e = GradientExplainer(clf)
-    hook = e.attribute(x, torch.full((4,), 3))
+    hook = e.attribute_batch(x, torch.full((4,), 3))
     np.testing.assert_allclose(hook.detach().numpy(), e.explain(x, 3).maps, atol=1e-6)
-    hook_kw = e.attribute(images=x, targets=torch.full((4,), 3))
-    np.testing.assert_allclose(hook_kw.detach().numpy(), hook.detach().numpy())
+    # Two positional arguments are Captum's (inputs, target) too.
+    np.testing.assert_allclose(e.attribute(x, torch.full((4,), 3)).numpy(), e.explain(x, 3).maps)
 
 
 # --------------------------------------------------------------------------- item 3: Quantus

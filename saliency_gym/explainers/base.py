@@ -56,7 +56,7 @@ class Explanation:
 class Explainer(ABC):
     """Base class of explanation methods bound to one frozen classifier.
 
-    Subclasses implement :meth:`attribute` on validated tensors; :meth:`explain` handles input
+    Subclasses implement :meth:`attribute_batch` on validated tensors; :meth:`explain` handles input
     checks, default targets (the predicted class), query counting and timing.
 
     **Raw modules.** ``classifier`` may also be a plain ``nn.Module`` together with the keyword
@@ -68,11 +68,9 @@ class Explainer(ABC):
     ``classifier.module`` in their constructors. Wrap it yourself for other options (``device``,
     ``normalize``, ``outputs="probs"``, ...).
 
-    **Captum's spelling.** ``explainer.attribute(inputs, target=...)`` (keywords ``inputs=`` and/or
-    ``target=``, or a single argument) behaves as in Captum: it validates and counts as
-    :meth:`explain` does and returns the ``(N, H, W)`` maps as a float tensor on the inputs' device.
-    With two positional arguments (or ``targets=``) :meth:`attribute` is the subclass hook on
-    validated tensors, as before.
+    **Captum's spelling.** ``explainer.attribute(inputs, target=...)`` behaves as in Captum: it
+    validates and counts as :meth:`explain` does and returns the ``(N, H, W)`` maps as a float
+    tensor on the inputs' device. Subclasses implement :meth:`attribute_batch`.
 
     Args:
         classifier: the model to explain: a :class:`FrozenClassifier`, or an ``nn.Module`` with
@@ -90,13 +88,11 @@ class Explainer(ABC):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        # Wrap the subclass's own __init__ and attribute (not inherited ones: those are wrapped
-        # where they are defined) so that subclasses stay unchanged; both wrappers pass the
-        # subclass's own calls (a FrozenClassifier; two positional tensors) straight through.
+        # Wrap the subclass's own __init__ (not an inherited one: that is wrapped where it is
+        # defined) so subclasses take an nn.Module + input_shape without forwarding the keyword;
+        # a FrozenClassifier passes straight through.
         if "__init__" in cls.__dict__ and not getattr(cls.__dict__["__init__"], "_accepts_modules", False):
             cls.__init__ = _accepting_modules(cls.__dict__["__init__"])  # type: ignore[method-assign]
-        if "attribute" in cls.__dict__ and not getattr(cls.__dict__["attribute"], "_captum_spelling", False):
-            cls.attribute = _with_captum_spelling(cls.__dict__["attribute"])  # type: ignore[method-assign]
 
     def __init__(self, classifier: FrozenClassifier | nn.Module, *, input_shape: Sequence[int] | None = None) -> None:
         self.classifier = as_classifier(classifier, input_shape)
@@ -108,7 +104,7 @@ class Explainer(ABC):
         return None
 
     @abstractmethod
-    def attribute(self, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    def attribute_batch(self, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Return ``(N, H, W)`` maps for validated ``images (N, C, H, W)`` on the classifier's
         device and ``targets (N,)`` class ids."""
 
@@ -131,7 +127,7 @@ class Explainer(ABC):
         if x.shape[0] == 0:
             maps = torch.zeros((0, *x.shape[2:]))
         else:
-            maps = self.attribute(x, torch.as_tensor(target_ids, device=x.device))
+            maps = self.attribute_batch(x, torch.as_tensor(target_ids, device=x.device))
         maps = maps.detach().float().cpu()
         if tuple(maps.shape) != (x.shape[0], *x.shape[2:]):
             raise RuntimeError(f"{self.name} returned maps of shape {tuple(maps.shape)}, expected {(x.shape[0], *x.shape[2:])}")
@@ -146,9 +142,10 @@ class Explainer(ABC):
     def __repr__(self) -> str:
         return f"{type(self).__name__}(classifier={self.classifier.name!r})"
 
-    def _attribute_captum(self, inputs: ImageBatch, target: TargetsLike = None) -> torch.Tensor:
-        """Captum-style :meth:`attribute`: :meth:`explain` (validation, default targets, counting)
-        returning the maps as a float tensor, on the device of ``inputs`` when it is a tensor."""
+    def attribute(self, inputs: ImageBatch, target: TargetsLike = None) -> torch.Tensor:
+        """Captum's spelling of :meth:`explain`: ``(N, H, W)`` maps (``(H, W)`` for one image) as a
+        float tensor, on the device of ``inputs`` when it is a tensor; same validation, default
+        targets (the predicted class) and query counting."""
         single = isinstance(inputs, (np.ndarray, torch.Tensor)) and inputs.ndim == 3
         maps = torch.from_numpy(self.explain(inputs, target).maps)
         if single:
@@ -186,21 +183,3 @@ def _accepting_modules(init: Callable[..., None]) -> Callable[..., None]:
     return __init__
 
 
-_MISSING: Any = object()
-
-
-def _with_captum_spelling(hook: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
-    @functools.wraps(hook)
-    def attribute(
-        self: Explainer, images: Any = _MISSING, targets: Any = _MISSING, *, inputs: Any = _MISSING, target: Any = _MISSING
-    ) -> torch.Tensor:
-        if inputs is _MISSING and target is _MISSING and images is not _MISSING and targets is not _MISSING:
-            return hook(self, images, targets)  # the subclass hook on validated tensors
-        if targets is not _MISSING:
-            raise TypeError("attribute(): pass either (images, targets) (the hook) or Captum's (inputs, target=...), not a mix")
-        if (inputs is _MISSING) == (images is _MISSING):
-            raise TypeError("attribute(): give the inputs once, positionally or as inputs=")
-        return self._attribute_captum(images if inputs is _MISSING else inputs, None if target is _MISSING else target)
-
-    attribute._captum_spelling = True  # type: ignore[attr-defined]
-    return attribute

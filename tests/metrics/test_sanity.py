@@ -20,7 +20,7 @@ class GradientExplainer(Explainer):
 
     name = "gradient"
 
-    def attribute(self, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    def attribute_batch(self, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         x = images.detach().clone().requires_grad_(True)
         with torch.enable_grad():
             self.classifier.logits(x).gather(1, targets.view(-1, 1)).sum().backward()
@@ -33,7 +33,7 @@ class ImageExplainer(Explainer):
 
     name = "image"
 
-    def attribute(self, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    def attribute_batch(self, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         return images.mean(dim=1)
 
 
