@@ -56,13 +56,13 @@ def save_agent(
 
 
 def save_step_checkpoint(model: BaseAlgorithm, folder: str | os.PathLike[str], **kwargs: Any) -> Path:
-    """Write ``<folder>/step_<n>.pt`` atomically (``n``: the model's step count), then make
-    ``<folder>/last.pt`` an atomic copy of the same bytes, so ``last.pt`` is always whole and always
-    equals the newest step checkpoint. ``kwargs`` go to :func:`save_agent`; returns the step file."""
+    """Write ``<folder>/last.pt`` atomically, then ``<folder>/step_<n>.pt`` (``n``: the model's step
+    count) as an atomic copy of the same bytes. ``last.pt`` is always whole, and written first, so
+    a process killed between the two writes never leaves a step file newer than ``last.pt`` (the
+    file ``--resume`` reads). ``kwargs`` go to :func:`save_agent`; returns the step file."""
     folder = Path(folder)
-    step = save_agent(model, folder / f"step_{int(model.num_timesteps)}.pt", **kwargs)
-    atomic_copy(step, folder / "last.pt")
-    return step
+    last = save_agent(model, folder / "last.pt", **kwargs)
+    return atomic_copy(last, folder / f"step_{int(model.num_timesteps)}.pt")
 
 
 def load_agent_payload(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import math
 import os
-import signal
-import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -31,6 +29,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
+from stable_baselines3.common.logger import HParam, Image
 from stable_baselines3.common.utils import configure_logger
 from stable_baselines3.common.vec_env import VecMonitor
 from tqdm.auto import tqdm
@@ -49,10 +48,17 @@ from saliency_gym.agents.algorithms import (
 from saliency_gym.agents.policies import AgentPolicy
 from saliency_gym.agents.policy_explainer import PolicyExplainer
 from saliency_gym.data import DataSource, load_dataset
+from saliency_gym.envs.render import explanation_rows
 from saliency_gym.envs.sb3 import SaliencySB3VecEnv
 from saliency_gym.metrics.insertion_deletion import deletion_curve, insertion_curve
 from saliency_gym.options import Options
-from saliency_gym.runs import check_resume_settings, clean_stale_tmp, run_lock
+from saliency_gym.runs import (
+    SignalStop,
+    TrainingInterrupted,
+    check_resume_settings,
+    clean_stale_tmp,
+    run_lock,
+)
 from saliency_gym.validation import check_int
 
 SALIENCY_ENV_PREFIX = "saliency_gym/Saliency"
@@ -79,9 +85,15 @@ class AgentTrainingConfig(Options):
 
     def validate(self) -> AgentTrainingConfig:
         algorithm_spec(self.algo)
-        if not isinstance(self.env_id, str) or self.env_id not in gym.registry or not self.env_id.startswith(SALIENCY_ENV_PREFIX):
+        if (
+            not isinstance(self.env_id, str)
+            or self.env_id not in gym.registry
+            or not self.env_id.startswith(SALIENCY_ENV_PREFIX)
+        ):
             known = sorted(i for i in gym.registry if i.startswith(SALIENCY_ENV_PREFIX))
-            raise ValueError(f"unknown saliency-search environment {self.env_id!r}; choose one of {known}")
+            raise ValueError(
+                f"unknown saliency-search environment {self.env_id!r}; choose one of {known}"
+            )
         self.timesteps = check_int("timesteps", self.timesteps, minimum=1)
         self.seed = check_int("seed", self.seed, minimum=0)
         self.checkpoint_every = check_int("checkpoint_every", self.checkpoint_every, minimum=0)
@@ -97,7 +109,11 @@ class AgentTrainingConfig(Options):
     @property
     def run_folder(self) -> Path:
         """``out``, or ``runs/<env>/<algo>_s<seed>`` by default."""
-        return Path(self.out) if self.out is not None else Path("runs") / self.env_id.split("/")[-1] / f"{self.algo}_s{self.seed}"
+        return (
+            Path(self.out)
+            if self.out is not None
+            else Path("runs") / self.env_id.split("/")[-1] / f"{self.algo}_s{self.seed}"
+        )
 
 
 @dataclass
@@ -146,39 +162,76 @@ class CheckpointCallback(BaseCallback):
         return True
 
 
-class StopCallback(BaseCallback):
-    """Stops ``learn`` at the next environment step once :attr:`signum` is set (by the SIGTERM or
-    SIGINT handler), and remembers the step count at the start of the current rollout: the
-    weights are those of that step, since the unfinished rollout never reaches an update."""
+class HParamsCallback(BaseCallback):
+    """Writes the run's settings as TensorBoard hparams when training starts, so runs can be
+    compared in TensorBoard's HPARAMS tab against their held-out insertion/deletion AUC."""
 
-    def __init__(self) -> None:
+    def __init__(self, hparams: dict[str, Any]) -> None:
         super().__init__()
-        self.signum: int | None = None
+        self.hparams = hparams
+
+    def _on_training_start(self) -> None:
+        metrics: dict[str, float] = {
+            "eval/insertion_auc": 0.0,
+            "eval/deletion_auc": 0.0,
+            "rollout/ep_rew_mean": 0.0,
+        }
+        self.logger.record("hparams", HParam(self.hparams, metrics), exclude=TENSORBOARD_ONLY)
+
+    def _on_step(self) -> bool:
+        return True
+
+
+def hparam_values(
+    settings: dict[str, Any], prefix: str = ""
+) -> dict[str, bool | str | float | int]:
+    """Flatten nested settings into TensorBoard hparam values (numbers, booleans and strings; other
+    values, lists included, as their ``repr``), keys joined with ``/``."""
+    out: dict[str, bool | str | float | int] = {}
+    for key, value in settings.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(hparam_values(value, f"{name}/"))
+        elif isinstance(value, (bool, int, float, str)):
+            out[name] = value
+        elif isinstance(value, np.generic):
+            out[name] = value.item()
+        else:
+            out[name] = repr(value)
+    return out
+
+
+class StopCallback(BaseCallback):
+    """Stops ``learn`` at the next environment step once ``signals`` caught SIGTERM or SIGINT, and
+    remembers the step count at the start of the current rollout: the weights are those of that
+    step, since the unfinished rollout never reaches an update."""
+
+    def __init__(self, signals: SignalStop) -> None:
+        super().__init__()
+        self.signals = signals
         self.rollout_start: int | None = None
+
+    @property
+    def signum(self) -> int | None:
+        return self.signals.signum
 
     def _on_rollout_start(self) -> None:
         self.rollout_start = self.num_timesteps
 
     def _on_step(self) -> bool:
-        return self.signum is None
+        return self.signals.signum is None
 
 
-class TrainingInterrupted(KeyboardInterrupt):
-    """Training stopped on SIGTERM or SIGINT after saving a checkpoint (a ``KeyboardInterrupt``, so
-    code that handles Ctrl-C handles it); ``str()`` is one line saying where it was saved."""
-
-    def __init__(self, signum: int, checkpoint: Path, num_timesteps: int) -> None:
-        self.signum, self.checkpoint, self.num_timesteps = signum, checkpoint, num_timesteps
-        name = signal.Signals(signum).name
-        super().__init__(f"stopped by {name} at step {num_timesteps}; checkpoint saved to {checkpoint} (continue with --resume)")
-
-    def __str__(self) -> str:
-        return str(self.args[0])
+#: TensorBoard only: keeps images and hparams out of the stdout, CSV and JSON logs.
+TENSORBOARD_ONLY = ("stdout", "log", "json", "csv")
+#: Held-out explanations drawn into TensorBoard's image tab at each evaluation.
+EXAMPLE_MAPS = 4
 
 
 class SaliencyEvalCallback(BaseCallback):
     """Every ``every`` steps: explain fixed held-out images with the current policy (deterministic)
-    and log their pixel-level insertion and deletion AUC (RISE's definitions) to TensorBoard."""
+    and log their pixel-level insertion and deletion AUC (RISE's definitions) to TensorBoard, with
+    the first :data:`EXAMPLE_MAPS` images and their saliency maps as the image ``eval/maps``."""
 
     def __init__(self, venv: SaliencySB3VecEnv, images: np.ndarray, every: int) -> None:
         super().__init__()
@@ -197,10 +250,22 @@ class SaliencyEvalCallback(BaseCallback):
             explanation = explainer.explain(self.images)
             ins = insertion_curve(classifier, self.images, explanation.maps, explanation.targets)
             dele = deletion_curve(classifier, self.images, explanation.maps, explanation.targets)
-        result = {"step": float(self.num_timesteps), "insertion_auc": float(ins.auc.mean()), "deletion_auc": float(dele.auc.mean())}
+        result = {
+            "step": float(self.num_timesteps),
+            "insertion_auc": float(ins.auc.mean()),
+            "deletion_auc": float(dele.auc.mean()),
+        }
         self.history.append(result)
         self.logger.record("eval/insertion_auc", result["insertion_auc"])
         self.logger.record("eval/deletion_auc", result["deletion_auc"])
+        shown = slice(0, EXAMPLE_MAPS)
+        names = classifier.class_names
+        titles = [
+            f"{names[int(t)] if names else int(t)}: ins {a:.2f}"
+            for t, a in zip(explanation.targets[shown], ins.auc[shown], strict=True)
+        ]
+        picture = explanation_rows(self.images[shown], np.asarray(explanation.maps[shown]), titles)
+        self.logger.record("eval/maps", Image(picture, "HWC"), exclude=TENSORBOARD_ONLY)
         return result
 
     def final(self) -> dict[str, float]:
@@ -264,6 +329,26 @@ def train_agent(
     return train_with_config(cfg)
 
 
+def storable_env_kwargs(env_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``env_kwargs`` as checkpoints store them: a ``FrozenClassifier`` or ``DataSource`` object
+    (passed by ``saliency-gym train --model/--data`` or by a caller of :func:`train_agent`) becomes a
+    descriptive string, so checkpoints stay weights-only dictionaries and resume checks compare
+    like with like. An agent trained so is loaded with the objects passed again as overrides
+    (``agent_env(payload, classifier=..., data=...)``).
+    """
+    from saliency_gym.classifier import FrozenClassifier
+
+    stored = dict(env_kwargs)
+    for key, value in env_kwargs.items():
+        if isinstance(value, FrozenClassifier):
+            origin = value.meta.get("spec", value.meta.get("path", ""))
+            stored[key] = f"<FrozenClassifier {value.name} {origin}>".replace(" >", ">")
+        elif isinstance(value, DataSource):
+            shape = tuple(value.image_shape)
+            stored[key] = f"<DataSource {value.name}: {len(value)} images {shape}>"
+    return stored
+
+
 def evaluation_source(data: DataSource, n: int) -> DataSource | None:
     """``n`` held-out test images of the training data set, or ``None`` (with a warning) when the
     data source has no ``split`` to take them from (then evaluation is off)."""
@@ -296,33 +381,10 @@ def planned_timesteps(start: int, total: int, chunk: int) -> int:
 
 
 def _resume_settings(payload: dict[str, Any]) -> dict[str, Any]:
-    return {name: payload.get(name) for name in ("env_id", "algo", "seed", "env_kwargs", "hyperparameters")}
-
-
-class _StopOnSignals:
-    """While active (main thread only): the first SIGTERM or SIGINT asks ``stopper`` to stop at the
-    next step; a second one raises ``KeyboardInterrupt`` at once."""
-
-    SIGNALS = (signal.SIGTERM, signal.SIGINT)
-
-    def __init__(self, stopper: StopCallback) -> None:
-        self.stopper = stopper
-        self.previous: dict[int, Any] = {}
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self.stopper.signum is not None:
-            raise KeyboardInterrupt
-        self.stopper.signum = signum
-
-    def __enter__(self) -> _StopOnSignals:
-        if threading.current_thread() is threading.main_thread():
-            for sig in self.SIGNALS:
-                self.previous[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        for sig, handler in self.previous.items():
-            signal.signal(sig, handler)
+    return {
+        name: payload.get(name)
+        for name in ("env_id", "algo", "seed", "env_kwargs", "hyperparameters")
+    }
 
 
 def train_with_config(cfg: AgentTrainingConfig) -> TrainResult:
@@ -337,7 +399,9 @@ def train_with_config(cfg: AgentTrainingConfig) -> TrainResult:
     ckpt_dir = out / "checkpoints"
     last = ckpt_dir / "last.pt"
     if cfg.resume and not last.is_file():
-        raise FileNotFoundError(f"resume: no checkpoint at {last} (run without --resume to start a new run)")
+        raise FileNotFoundError(
+            f"resume: no checkpoint at {last} (run without --resume to start a new run)"
+        )
     with run_lock(out):
         clean_stale_tmp(ckpt_dir)  # left by writes interrupted before their rename
         return _train_locked(cfg, out, ckpt_dir, last)
@@ -350,29 +414,57 @@ def _train_locked(cfg: AgentTrainingConfig, out: Path, ckpt_dir: Path, last: Pat
     yaml_envs, yaml_env_kwargs, algo_kwargs = split_hyperparameters(hyperparameters)
     n_envs = check_int("n_envs", cfg.n_envs if cfg.n_envs is not None else yaml_envs, minimum=1)
     env_kwargs = {**yaml_env_kwargs, **(cfg.env_kwargs or {})}
+    stored_env_kwargs = storable_env_kwargs(env_kwargs)  # what checkpoints and resume checks see
     payload = None
     if cfg.resume:
         if not last.is_file():
-            raise FileNotFoundError(f"resume: no checkpoint at {last} (run without --resume to start a new run)")
+            raise FileNotFoundError(
+                f"resume: no checkpoint at {last} (run without --resume to start a new run)"
+            )
         payload = load_agent_payload(last)
-        current = {"env_id": env_id, "algo": algo, "seed": seed, "env_kwargs": env_kwargs, "hyperparameters": hyperparameters}
+        current = {
+            "env_id": env_id,
+            "algo": algo,
+            "seed": seed,
+            "env_kwargs": stored_env_kwargs,
+            "hyperparameters": hyperparameters,
+        }
         check_resume_settings(_resume_settings(payload), current, None, last,
                               hint="; resume with the saved settings or train into another --out")  # fmt: skip
 
     venv = SaliencySB3VecEnv(env_id, num_envs=n_envs, **env_kwargs)
     venv.seed(seed)
-    model = spec.cls(spec.policy, VecMonitor(venv), seed=seed, device=cfg.device, verbose=0, tensorboard_log=str(out / "tb"), **algo_kwargs)
+    model = spec.cls(
+        spec.policy,
+        VecMonitor(venv),
+        seed=seed,
+        device=cfg.device,
+        verbose=0,
+        tensorboard_log=str(out / "tb"),
+        **algo_kwargs,
+    )
     if payload is not None:
         restore_model(payload, model)
-    save_kwargs: dict[str, Any] = dict(algo=algo, env_id=env_id, env_kwargs=env_kwargs, hyperparameters=hyperparameters, seed=seed)
+    save_kwargs: dict[str, Any] = dict(
+        algo=algo,
+        env_id=env_id,
+        env_kwargs=stored_env_kwargs,
+        hyperparameters=hyperparameters,
+        seed=seed,
+    )
 
     def checkpoint() -> Path:
         return save_step_checkpoint(model, ckpt_dir, **save_kwargs)
 
-    stopper = StopCallback()
-    callbacks: list[BaseCallback] = [stopper]
+    signals = SignalStop()
+    stopper = StopCallback(signals)
+    run_settings = {"env_id": env_id, "algo": algo, "seed": seed, "n_envs": n_envs, "timesteps": cfg.timesteps,
+                    "env_kwargs": stored_env_kwargs, **hyperparameters}  # fmt: skip
+    callbacks: list[BaseCallback] = [stopper, HParamsCallback(hparam_values(run_settings))]
     evaluator = None
-    eval_source = evaluation_source(venv.venv.config.data, cfg.eval_images) if cfg.eval_every else None
+    eval_source = (
+        evaluation_source(venv.venv.config.data, cfg.eval_images) if cfg.eval_every else None
+    )
     if eval_source is not None:
         evaluator = SaliencyEvalCallback(venv, eval_source.arrays().images, cfg.eval_every)
         callbacks.append(evaluator)
@@ -392,19 +484,23 @@ def _train_locked(cfg: AgentTrainingConfig, out: Path, ckpt_dir: Path, last: Pat
         callbacks.append(ProgressBarCallback(planned, start_step))
     start = time.perf_counter()
     try:
-        with _StopOnSignals(stopper):
+        with signals:
             if planned > start_step:
                 model.learn(total_timesteps=cfg.timesteps - start_step, callback=CallbackList(callbacks),
                             reset_num_timesteps=False, tb_log_name="run")  # fmt: skip
         if stopper.signum is not None:
             if stopper.rollout_start is not None:
-                model.num_timesteps = stopper.rollout_start  # the unfinished rollout was never learned from
+                model.num_timesteps = (
+                    stopper.rollout_start
+                )  # the unfinished rollout was never learned from
             checkpoint()
-            raise TrainingInterrupted(stopper.signum, last, int(model.num_timesteps))
+            raise TrainingInterrupted(signals.signum, last, int(model.num_timesteps))
     except TrainingInterrupted:
         venv.close()
         raise
-    except KeyboardInterrupt:  # a second signal: stop at once, still leaving a checkpoint to resume from
+    except (
+        KeyboardInterrupt
+    ):  # a second signal: stop at once, still leaving a checkpoint to resume from
         checkpoint()
         venv.close()
         raise
@@ -417,8 +513,16 @@ def _train_locked(cfg: AgentTrainingConfig, out: Path, ckpt_dir: Path, last: Pat
             model.set_logger(configure_logger(0, str(out / "tb"), "run", reset_num_timesteps=False))
             evaluator.init_callback(model)
         final_eval = evaluator.final()
-    final = save_agent(model, out / "final.pt", **save_kwargs, with_optimizer=False, meta={"train_seconds": seconds, **final_eval})
+    final = save_agent(
+        model,
+        out / "final.pt",
+        **save_kwargs,
+        with_optimizer=False,
+        meta={"train_seconds": seconds, **final_eval},
+    )
     if planned > start_step or evaluator is not None:
         model.logger.close()
     venv.close()
-    return TrainResult(final, int(model.num_timesteps), seconds, evaluator.history if evaluator else [])
+    return TrainResult(
+        final, int(model.num_timesteps), seconds, evaluator.history if evaluator else []
+    )

@@ -81,31 +81,63 @@ class GreedyPolicy(Policy):
 
     Costs one classifier query per candidate cell per step: ``K + (K-1) + ... + 1`` for a full
     episode of ``K`` cells, all candidates of all episodes in one batched query per step.
+
+    Args:
+        lookahead_steps: look ahead for the first ``m`` steps only (``None``: every step). Later
+            steps take the remaining cells in the order of the gains the last look-ahead measured
+            for them, at no further query, so ``m`` sets the query budget
+            (``K + (K-1) + ... + (K-m+1)``) while the episode still orders every cell: ``m = 1``
+            ranks all cells by what revealing (or masking) each alone does, ``m = K`` is the
+            full greedy search.
     """
 
     name = "greedy"
 
+    def __init__(self, lookahead_steps: int | None = None) -> None:
+        if lookahead_steps is not None:
+            if isinstance(lookahead_steps, bool) or not isinstance(lookahead_steps, (int, np.integer)):
+                raise TypeError(f"lookahead_steps must be a positive int or None, got {type(lookahead_steps).__name__}")
+            if lookahead_steps < 1:
+                raise ValueError(f"lookahead_steps must be >= 1 (or None for every step), got {lookahead_steps}")
+            self.name = f"greedy-{int(lookahead_steps)}"
+        self.lookahead_steps = None if lookahead_steps is None else int(lookahead_steps)
+        self._last_values: np.ndarray | None = None
+
+    def reset(self, core: SaliencySearchCore) -> None:
+        self._last_values = None
+
     def act(self, obs: Observation, action_masks: np.ndarray, core: SaliencySearchCore | None = None) -> np.ndarray:
         core = _require_core(self, core)
         n = action_masks.shape[0]
-        env_idx, cell_idx = np.nonzero(action_masks)
-        chosen = core.chosen[env_idx].copy()
-        chosen[np.arange(len(env_idx)), cell_idx] = True
-        probs = core.cfg.classifier.probs(core.canvases_for(env_idx, chosen), validate=False)
-        score, _ = core.scores_of(probs, env_idx)
-        value = score if core.reveal else -score
-        best = np.full(n, -np.inf)
+        if self._last_values is None or self._last_values.shape != action_masks.shape:
+            self._last_values = np.full(action_masks.shape, -np.inf)
+        looking = np.ones(n, bool) if self.lookahead_steps is None else np.asarray(core.steps[:n]) < self.lookahead_steps
         actions = np.zeros(n, np.int64)
-        np.maximum.at(best, env_idx, value)
-        # First candidate (lowest cell id) reaching each episode's best value.
-        hit = value >= best[env_idx]
-        for e, c in zip(env_idx[hit][::-1], cell_idx[hit][::-1], strict=True):
-            actions[e] = c
+        env_idx, cell_idx = np.nonzero(action_masks & looking[:, None])
+        if len(env_idx):
+            chosen = core.chosen[env_idx].copy()
+            chosen[np.arange(len(env_idx)), cell_idx] = True
+            probs = core.cfg.classifier.probs(core.canvases_for(env_idx, chosen), validate=False)
+            score, _ = core.scores_of(probs, env_idx)
+            value = np.asarray(score if core.reveal else -score, np.float64)
+            self._last_values[looking] = -np.inf
+            self._last_values[env_idx, cell_idx] = value
+        # Every episode takes its best allowed cell by the latest look-ahead values; the first
+        # (lowest cell id) among equal values, so the order is deterministic.
+        values = np.where(action_masks, self._last_values, -np.inf)
+        for e in range(n):
+            allowed = np.flatnonzero(action_masks[e])
+            if len(allowed):
+                actions[e] = allowed[np.argmax(values[e, allowed])]
         return actions
 
     def expected_queries(self, num_cells: int, budget: int) -> int:
-        # The k-th step scores the K - k + 1 cells still allowed.
-        return sum(num_cells - step for step in range(budget))
+        # The k-th look-ahead step scores the K - k + 1 cells still allowed.
+        steps = budget if self.lookahead_steps is None else min(budget, self.lookahead_steps)
+        return sum(num_cells - step for step in range(steps))
+
+    def __repr__(self) -> str:
+        return f"GreedyPolicy(lookahead_steps={self.lookahead_steps})"
 
 
 class AttributionOrderPolicy(Policy):

@@ -42,16 +42,27 @@ from saliency_gym.data import DataSource, load_dataset
 from saliency_gym.runs import (
     RunClock,
     RunState,
+    SignalStop,
+    TrainingInterrupted,
     TrainingOptions,
     check_output_dir,
     open_writer,
+    run_lock,
     seed_everything,
 )
 from saliency_gym.zoo import load_classifier
 
 STATE_FORMAT = "saliency_gym.ganmex_training/v1"
 #: Config fields that must match for ``resume=True`` (the rest, e.g. ``steps``, may change).
-_RESUME_FIXED = ("classifier", "dataset", "seed", "batch_size", "gen_width", "n_residual", "critic_width")
+_RESUME_FIXED = (
+    "classifier",
+    "dataset",
+    "seed",
+    "batch_size",
+    "gen_width",
+    "n_residual",
+    "critic_width",
+)
 _STATE_KEYS = ("config", "generator", "critic", "opt_g", "opt_d", "step", "rng")
 
 
@@ -173,100 +184,129 @@ def train_ganmex(
     classifier = load_classifier(cfg.classifier, device=device, optimize=False)
     module = classifier.module
     if any(p.requires_grad for p in module.parameters()):
-        raise RuntimeError("the classifier must be frozen (FrozenClassifier sets requires_grad=False)")
+        raise RuntimeError(
+            "the classifier must be frozen (FrozenClassifier sets requires_grad=False)"
+        )
     dataset = cfg.dataset or classifier.meta.get("dataset")
     if not dataset:
         raise ValueError(f"classifier {cfg.classifier!r} records no dataset; pass dataset=")
     cfg.dataset = dataset
     train_source = load_dataset(dataset, "train")
-    if tuple(train_source.image_shape) != classifier.input_shape or train_source.num_classes != classifier.num_classes:
+    if (
+        tuple(train_source.image_shape) != classifier.input_shape
+        or train_source.num_classes != classifier.num_classes
+    ):
         raise ValueError(
             f"dataset {dataset!r} ({train_source.image_shape}, {train_source.num_classes} classes) does not fit "
             f"classifier {cfg.classifier!r} ({classifier.input_shape}, {classifier.num_classes} classes)"
         )
     name = Path(str(cfg.classifier)).stem
-    out_dir = check_output_dir(out_dir if out_dir is not None else Path("runs") / "ganmex" / name, "out_dir")
-    run_state = RunState(out_dir / "last.pt", STATE_FORMAT, _STATE_KEYS)
-    export_path = Path(export) if export is not None else out_dir / "generator.pt"
-    weights = cfg.loss_weights()
-    c, k = classifier.input_shape[0], classifier.num_classes
+    out_dir = check_output_dir(
+        out_dir if out_dir is not None else Path("runs") / "ganmex" / name, "out_dir"
+    )
+    with run_lock(out_dir), SignalStop() as signals:
+        run_state = RunState(out_dir / "last.pt", STATE_FORMAT, _STATE_KEYS)
+        export_path = Path(export) if export is not None else out_dir / "generator.pt"
+        weights = cfg.loss_weights()
+        c, k = classifier.input_shape[0], classifier.num_classes
 
-    rng = seed_everything(cfg.seed)
-    generator_net = ConditionalGenerator(c, k, width=cfg.gen_width, n_residual=cfg.n_residual).to(classifier.device)
-    critic = Critic(c, width=cfg.critic_width).to(classifier.device)
-    opt_g = torch.optim.Adam(generator_net.parameters(), lr=cfg.lr_generator, betas=(0.5, 0.999))
-    opt_d = torch.optim.Adam(critic.parameters(), lr=cfg.lr_critic, betas=(0.5, 0.999))
-    step, elapsed = 0, 0.0
-    if resume:
-        state = run_state.load(config=cfg.describe(), fixed=_RESUME_FIXED)
-        run_state.restore(state, {"generator": generator_net, "critic": critic, "opt_g": opt_g, "opt_d": opt_d})
-        rng.set_state(state["rng"])
-        torch.set_rng_state(state["torch_rng"])
-        step, elapsed = int(state["step"]), float(state.get("seconds", 0.0))
+        rng = seed_everything(cfg.seed)
+        generator_net = ConditionalGenerator(
+            c, k, width=cfg.gen_width, n_residual=cfg.n_residual
+        ).to(classifier.device)
+        critic = Critic(c, width=cfg.critic_width).to(classifier.device)
+        opt_g = torch.optim.Adam(
+            generator_net.parameters(), lr=cfg.lr_generator, betas=(0.5, 0.999)
+        )
+        opt_d = torch.optim.Adam(critic.parameters(), lr=cfg.lr_critic, betas=(0.5, 0.999))
+        step, elapsed = 0, 0.0
+        if resume:
+            state = run_state.load(config=cfg.describe(), fixed=_RESUME_FIXED)
+            run_state.restore(
+                state,
+                {"generator": generator_net, "critic": critic, "opt_g": opt_g, "opt_d": opt_d},
+            )
+            rng.set_state(state["rng"])
+            torch.set_rng_state(state["torch_rng"])
+            step, elapsed = int(state["step"]), float(state.get("seconds", 0.0))
 
-    x_all, y_all = _data_tensors(train_source, cfg.max_train)
-    n_train = x_all.shape[0]
+        x_all, y_all = _data_tensors(train_source, cfg.max_train)
+        n_train = x_all.shape[0]
 
-    def next_batch() -> tuple[torch.Tensor, torch.Tensor]:
-        idx = torch.randint(0, n_train, (cfg.batch_size,), generator=rng)
-        return x_all[idx].to(classifier.device), y_all[idx].to(classifier.device)
+        def next_batch() -> tuple[torch.Tensor, torch.Tensor]:
+            idx = torch.randint(0, n_train, (cfg.batch_size,), generator=rng)
+            return x_all[idx].to(classifier.device), y_all[idx].to(classifier.device)
 
-    def save_state() -> None:
-        run_state.save(
-            config=cfg.describe(), generator=generator_net.state_dict(), critic=critic.state_dict(),
-            opt_g=opt_g.state_dict(), opt_d=opt_d.state_dict(), step=step, rng=rng.get_state(),
-            torch_rng=torch.get_rng_state(), seconds=elapsed,
-        )  # fmt: skip
+        def save_state() -> None:
+            run_state.save(
+                config=cfg.describe(), generator=generator_net.state_dict(), critic=critic.state_dict(),
+                opt_g=opt_g.state_dict(), opt_d=opt_d.state_dict(), step=step, rng=rng.get_state(),
+                torch_rng=torch.get_rng_state(), seconds=elapsed,
+            )  # fmt: skip
 
-    writer = open_writer(out_dir / "tb", purge_step=step)
-    writer.add_text("config", str(cfg.describe()), step)
-    bar = tqdm(total=cfg.steps, initial=min(step, cfg.steps), disable=not progress, desc=f"train-ganmex {name}")
-    clock = RunClock(elapsed)
-    generator_net.train()
-    critic.train()
-    try:
-        while step < cfg.steps:
-            for _ in range(cfg.n_critic):
+        writer = open_writer(out_dir / "tb", purge_step=step)
+        writer.add_text("config", str(cfg.describe()), step)
+        bar = tqdm(
+            total=cfg.steps,
+            initial=min(step, cfg.steps),
+            disable=not progress,
+            desc=f"train-ganmex {name}",
+        )
+        clock = RunClock(elapsed)
+        generator_net.train()
+        critic.train()
+        try:
+            while step < cfg.steps:
+                for _ in range(cfg.n_critic):
+                    real, sources = next_batch()
+                    with torch.no_grad():
+                        fake = generator_net(real, sample_targets(sources, k, rng))
+                    d_loss, d_parts = critic_loss(critic, real, fake, weights, rng)
+                    opt_d.zero_grad(set_to_none=True)
+                    d_loss.backward()
+                    opt_d.step()
                 real, sources = next_batch()
-                with torch.no_grad():
-                    fake = generator_net(real, sample_targets(sources, k, rng))
-                d_loss, d_parts = critic_loss(critic, real, fake, weights, rng)
-                opt_d.zero_grad(set_to_none=True)
-                d_loss.backward()
-                opt_d.step()
-            real, sources = next_batch()
-            targets = sample_targets(sources, k, rng)
-            g_loss, g_parts = generator_loss(generator_net, critic, module, real, sources, targets, weights)
-            opt_g.zero_grad(set_to_none=True)
-            g_loss.backward()
-            opt_g.step()
-            step += 1
-            bar.update(1)
-            if step % cfg.log_every == 0 or step == cfg.steps:
-                for key, value in {**d_parts, **g_parts}.items():
-                    writer.add_scalar(key, value, step)
-                bar.set_postfix(valid=f"{g_parts['generator/validity']:.2f}", l1=f"{g_parts['generator/sim_l1']:.3f}",
-                                w=f"{d_parts['critic/wasserstein']:.2f}")  # fmt: skip
-            if step % cfg.checkpoint_every == 0 or step == cfg.steps:
-                elapsed = clock.seconds
-                save_state()
-    finally:
-        bar.close()
-    elapsed = clock.seconds
+                targets = sample_targets(sources, k, rng)
+                g_loss, g_parts = generator_loss(
+                    generator_net, critic, module, real, sources, targets, weights
+                )
+                opt_g.zero_grad(set_to_none=True)
+                g_loss.backward()
+                opt_g.step()
+                step += 1
+                bar.update(1)
+                if step % cfg.log_every == 0 or step == cfg.steps:
+                    for key, value in {**d_parts, **g_parts}.items():
+                        writer.add_scalar(key, value, step)
+                    bar.set_postfix(valid=f"{g_parts['generator/validity']:.2f}", l1=f"{g_parts['generator/sim_l1']:.3f}",
+                                    w=f"{d_parts['critic/wasserstein']:.2f}")  # fmt: skip
+                if (
+                    step % cfg.checkpoint_every == 0
+                    or step == cfg.steps
+                    or signals.signum is not None
+                ):
+                    elapsed = clock.seconds
+                    save_state()
+                if signals.signum is not None:  # SIGTERM / SIGINT: state saved, stop quietly
+                    writer.close()
+                    raise TrainingInterrupted(signals.signum, run_state.path, step)
+        finally:
+            bar.close()
+        elapsed = clock.seconds
 
-    generator_net.eval()
-    val = load_dataset(dataset, "val")
-    x_val, y_val = _data_tensors(val, cfg.eval_samples)
-    eval_targets = sample_targets(y_val, k, torch.Generator().manual_seed(cfg.seed + 1))
-    metrics = evaluate_counterfactuals(generator_net, classifier, x_val, eval_targets)
-    writer.add_scalar("eval/validity", metrics["validity"], step)
-    writer.add_scalar("eval/proximity_l1", metrics["proximity_l1"], step)
-    writer.close()
-    meta = {**cfg.describe(), **metrics, "train_seconds": elapsed, "steps_done": step}
-    save_generator(generator_net.cpu(), export_path, class_names=classifier.class_names or [],
-                   input_shape=classifier.input_shape, classifier=str(cfg.classifier), meta=meta)  # fmt: skip
-    return {**metrics, "steps": step, "seconds": elapsed, "generator_path": str(export_path),
-            "state_path": str(run_state.path), "dataset": dataset}  # fmt: skip
+        generator_net.eval()
+        val = load_dataset(dataset, "val")
+        x_val, y_val = _data_tensors(val, cfg.eval_samples)
+        eval_targets = sample_targets(y_val, k, torch.Generator().manual_seed(cfg.seed + 1))
+        metrics = evaluate_counterfactuals(generator_net, classifier, x_val, eval_targets)
+        writer.add_scalar("eval/validity", metrics["validity"], step)
+        writer.add_scalar("eval/proximity_l1", metrics["proximity_l1"], step)
+        writer.close()
+        meta = {**cfg.describe(), **metrics, "train_seconds": elapsed, "steps_done": step}
+        save_generator(generator_net.cpu(), export_path, class_names=classifier.class_names or [],
+                       input_shape=classifier.input_shape, classifier=str(cfg.classifier), meta=meta)  # fmt: skip
+        return {**metrics, "steps": step, "seconds": elapsed, "generator_path": str(export_path),
+                "state_path": str(run_state.path), "dataset": dataset}  # fmt: skip
 
 
 def config_from_kwargs(**kwargs: Any) -> GanmexTrainingConfig:

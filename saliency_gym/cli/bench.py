@@ -1,14 +1,29 @@
-"""``saliency-gym bench``: compare agents, heuristic policies and explainers (tables + PNGs)."""
+"""``saliency-gym bench``: compare agents, heuristic policies and explainers (tables + PNGs).
+
+``--datasets`` runs the shipped classifier of each dataset on its test images (the default:
+shapes and digits). ``--model`` with ``--data`` (the shared model arguments of
+:func:`saliency_gym.cli.common.add_model_arguments`) adds your own classifier and images as one
+more row group, named ``<model>/<data>``; given alone, only that pair is benchmarked.
+"""
 
 from __future__ import annotations
 
 import argparse
+import time
+from pathlib import Path
 
-from saliency_gym.cli.common import add_device_argument, positive_int
+from saliency_gym.cli.common import (
+    add_device_argument,
+    add_model_arguments,
+    build_model_and_data,
+    positive_int,
+)
 from saliency_gym.runs import check_output_dir
 
 NAME = "bench"
 HELP = "compare trained agents, heuristic policies and explainers on held-out images"
+DEFAULT_DATASETS = ("shapes", "digits")
+PHOTOS = "photos"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -19,23 +34,87 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "confidence intervals, for every method on the same images; writes results.md/.csv/.json, "
         "curve plots and saliency overlays to --out.",
     )
-    parser.add_argument("--quick", action="store_true", help="8 images per dataset and RISE with 500 masks (a smoke test of the full suite)")
-    parser.add_argument("--images", type=positive_int, default=None, help="override the number of images")
-    parser.add_argument("--datasets", nargs="+", default=["shapes", "digits"], choices=["shapes", "digits", "shapes64"])
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="8 images per dataset and RISE with 500 masks (a smoke test of the full suite)",
+    )
+    parser.add_argument(
+        "--images", type=positive_int, default=None, help="override the number of images"
+    )
+    parser.add_argument("--datasets", "--dataset", nargs="+", default=None, choices=["shapes", "digits", "shapes64", PHOTOS],
+                        help=f"shipped classifier/dataset pairs (default: {' '.join(DEFAULT_DATASETS)}; none with --model); "
+                        "'photos' runs the query-budget benchmark of EfficientNet-Lite0 on the held-out photographs "
+                        "(insertion/deletion AUC against classifier queries per image; needs the imagenet extra)")  # fmt: skip
     parser.add_argument("--out", default="bench_output")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    add_model_arguments(parser, default_model=None, classifier_alias=False,
+                        data_help="images of the --model row: a dataset name or a folder of images")  # fmt: skip
     add_device_argument(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     check_output_dir(args.out)  # fail now, not after the work
-    from pathlib import Path
+    from saliency_gym.benchmarks.suite import (
+        SIZES,
+        SuiteSize,
+        run_dataset,
+        to_markdown,
+        write_results,
+    )
 
-    from saliency_gym.benchmarks.suite import run_suite, to_markdown
-
-    results = run_suite("quick" if args.quick else "full", tuple(args.datasets), args.out, device=args.device, images=args.images,
-                        progress=not args.no_progress)  # fmt: skip
-    print(to_markdown(results))
-    print(f"wrote {Path(args.out) / 'results.md'}, results.csv, results.json and PNGs")
+    size = "quick" if args.quick else "full"
+    if args.model is None and (args.data is not None or args.weights is not None):
+        raise ValueError(
+            "--data and --weights give the images and weights of a --model row: pass --model too"
+        )
+    pair = (
+        build_model_and_data(args) if args.model is not None else None
+    )  # fail before the long runs
+    datasets = list(args.datasets or (() if pair else DEFAULT_DATASETS))
+    base = SIZES[size]
+    chosen = (
+        base
+        if args.images is None
+        else SuiteSize(args.images, base.rise_masks, base.chunk, base.greedy)
+    )
+    out = Path(args.out)
+    start = time.perf_counter()
+    results = []
+    for dataset in datasets:
+        if dataset == PHOTOS:
+            continue  # its own benchmark, below
+        results += run_dataset(
+            dataset, chosen, out, device=args.device, progress=not args.no_progress
+        )
+    if pair is not None:
+        classifier, source = pair
+        results += run_dataset(
+            "", chosen, out, classifier=classifier, source=source, progress=not args.no_progress
+        )
+    if results:
+        write_results(results, out, {"size": size, "images": chosen.images, "rise_masks": chosen.rise_masks,
+                                     "datasets": [r.dataset for r in results], "seconds": time.perf_counter() - start})  # fmt: skip
+        print(to_markdown(results))
+        print(f"wrote {out / 'results.md'}, results.csv, results.json and PNGs")
+    if PHOTOS in datasets:
+        run_photos(args, size)
     return 0
+
+
+def run_photos(args: argparse.Namespace, size: str) -> None:
+    """The query-budget benchmark on the bundled photographs (:mod:`saliency_gym.benchmarks.query_budget`)."""
+    from saliency_gym.benchmarks.query_budget import run_query_budget, to_markdown
+    from saliency_gym.data import load_dataset
+    from saliency_gym.zoo import load_classifier
+
+    classifier = load_classifier("efficientnet_lite0", device=args.device)
+    data = load_dataset("photos", split="test")
+    images = args.images if args.images is not None else (1 if size == "quick" else None)
+    out = Path(args.out) / "query_budget"
+    results = run_query_budget(
+        classifier, data, size=size, images=images, out=out, progress=not args.no_progress
+    )
+    print(to_markdown(results))
+    print(f"wrote {out / 'budget.md'}, budget.csv, budget.json and budget.png")

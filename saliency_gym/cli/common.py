@@ -1,8 +1,14 @@
-"""Argument helpers shared by subcommands: argparse types that say what is allowed."""
+"""Argument helpers shared by subcommands: argparse types that say what is allowed, and the shared
+"model and data" argument group (:func:`add_model_arguments`, :func:`build_model_and_data`)."""
 
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from saliency_gym.classifier import FrozenClassifier
+    from saliency_gym.data import DataSource
 
 
 def device(text: str) -> str:
@@ -18,7 +24,10 @@ def device(text: str) -> str:
 
 def add_device_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--device", type=device, default=None, help="torch device, e.g. cpu or cuda (default: cuda when available)"
+        "--device",
+        type=device,
+        default=None,
+        help="torch device, e.g. cpu or cuda (default: cuda when available)",
     )
 
 
@@ -26,7 +35,9 @@ def _number(text: str, kind: type) -> float:
     try:
         return kind(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be {'an integer' if kind is int else 'a number'}, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"must be {'an integer' if kind is int else 'a number'}, got {text!r}"
+        ) from None
 
 
 def positive_int(text: str) -> int:
@@ -62,3 +73,97 @@ def fraction(text: str) -> float:
     if not 0 < value <= 1:
         raise argparse.ArgumentTypeError(f"must lie in (0, 1], got {value}")
     return value
+
+
+def input_shape_arg(text: str) -> int:
+    """One size of ``--input-shape C H W``."""
+    return positive_int(text)
+
+
+def add_model_arguments(
+    parser: argparse.ArgumentParser,
+    *,
+    default_model: str | None = "shapes",
+    classifier_alias: bool = True,
+    data_help: str | None = None,
+) -> None:
+    """Add the shared "model and data" argument group (``--model``, ``--weights``, ``--data``, ...).
+
+    ``--classifier`` stays an alias of ``--model`` where commands had it. The parsed values are
+    turned into a classifier and a data source by :func:`build_model_and_data`, so every command
+    accepts the same specs (see :mod:`saliency_gym.model_files`).
+    """
+    group = parser.add_argument_group(
+        "model and data",
+        "a shipped classifier name or checkpoint, a TorchScript file, a torch.export archive (.pt2), or "
+        "module:factory with --weights; data: a dataset name or a folder of images",
+    )
+    flags = ["--model", "--classifier"] if classifier_alias else ["--model"]
+    default_text = f"default: {default_model}" if default_model else "default: none"
+    group.add_argument(*flags, dest="model", default=default_model, metavar="SPEC",
+                       help=f"classifier: shipped name, checkpoint, TorchScript/.pt2 file or module:factory ({default_text})")  # fmt: skip
+    group.add_argument(
+        "--weights",
+        default=None,
+        metavar="FILE",
+        help="state dict for a module:factory model (read weights-only)",
+    )
+    group.add_argument(
+        "--model-kwargs",
+        default=None,
+        metavar="JSON",
+        help="keyword arguments of the factory, e.g. '{\"num_classes\": 10}'",
+    )
+    group.add_argument("--input-shape", nargs=3, type=input_shape_arg, default=None, metavar=("C", "H", "W"),
+                       help="input size of the model (inferred from .pt2 archives and named data)")  # fmt: skip
+    group.add_argument("--class-names", default=None, metavar="FILE",
+                       help="text file with one class name per line, or a JSON list (default: ImageNet names for 1000 outputs)")  # fmt: skip
+    group.add_argument("--normalize", nargs="+", default=None, metavar="SPEC",
+                       help="what the model expects of its inputs: imagenet, none (default), m11 ([-1, 1]), or numbers "
+                       "(MEAN STD, or C means then C stds)")  # fmt: skip
+    group.add_argument("--data", default=None, metavar="NAME_OR_FOLDER",
+                       help=data_help or "dataset name (shapes, digits, ...) or a folder of images (class sub-folders, "
+                       "or flat: unlabelled) (default: the classifier's own dataset)")  # fmt: skip
+
+
+def build_model_and_data(
+    args: argparse.Namespace, *, split: str = "test"
+) -> tuple[FrozenClassifier, DataSource]:
+    """The classifier and the data source named by the arguments of :func:`add_model_arguments`.
+
+    Without ``--input-shape``, a model that cannot tell its own input size takes the image size of
+    a named dataset. Without ``--data``, the classifier's own dataset is used (shipped classifiers);
+    other models need ``--data``.
+    """
+    from saliency_gym.data import available_datasets, load_dataset
+    from saliency_gym.data.resolve import resolve_data_spec
+    from saliency_gym.model_files import load_model
+
+    if args.model is None:
+        raise ValueError(
+            "pass --model (a shipped name, a checkpoint, a TorchScript/.pt2 file or module:factory)"
+        )
+    options = dict(
+        weights=args.weights, class_names=args.class_names, normalize=args.normalize,
+        model_kwargs=args.model_kwargs, device=getattr(args, "device", None),
+    )  # fmt: skip
+    fallback = None
+    if args.input_shape is None and args.data in available_datasets():
+        fallback = load_dataset(
+            args.data, split=split
+        ).image_shape  # a model that cannot tell its input size
+    classifier = load_model(
+        args.model, input_shape=args.input_shape, fallback_input_shape=fallback, **options
+    )
+    data = args.data if args.data is not None else classifier.meta.get("dataset")
+    if data is None:
+        raise ValueError(
+            f"pass --data (a dataset name or a folder of images) for the model {classifier.name!r}"
+        )
+    source = resolve_data_spec(data, classifier, split=split)
+    if tuple(source.image_shape) != tuple(classifier.input_shape):
+        raise ValueError(
+            f"the {source.name} images have shape {tuple(source.image_shape)}, but the model takes "
+            f"{tuple(classifier.input_shape)}; pass an image folder (resized to the model) or a matching model"
+        )
+    return classifier, source

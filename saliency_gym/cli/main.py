@@ -62,7 +62,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        signum = getattr(exc, "signum", None)
+        if isinstance(signum, int):  # runs.TrainingInterrupted: SIGTERM / SIGINT, its state was saved
+            print(f"saliency-gym {args.command}: {exc}", file=sys.stderr)
+            return 128 + signum
         print(f"saliency-gym {args.command}: interrupted", file=sys.stderr)
         return 130
     except (ValueError, TypeError, OSError) as exc:

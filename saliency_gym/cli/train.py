@@ -1,4 +1,11 @@
-"""``saliency-gym train``: train an RL agent on a saliency-search environment."""
+"""``saliency-gym train``: train an RL agent on a saliency-search environment.
+
+By default the environment id decides the classifier and the data. ``--model`` (with
+``--weights``, ``--input-shape``, ... as in every command) and ``--data`` (a dataset name or a
+folder of images) train on your own pair instead: the environment is built with
+``classifier=<FrozenClassifier>`` and ``data=<DataSource>`` (``train_agent(env_kwargs=...)``), and
+checkpoints record them as descriptions (pass them again to use the agent).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,8 @@ import sys
 
 from saliency_gym.cli.common import (
     add_device_argument,
+    add_model_arguments,
+    build_model_and_data,
     non_negative_int,
     positive_int,
 )
@@ -26,17 +35,37 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "logs (SB3 scalars plus insertion/deletion AUC on held-out images), periodic atomic "
         "checkpoints and --resume. The final agent is <out>/final.pt.",
     )
-    parser.add_argument("--env", default="saliency_gym/SaliencyReveal-Shapes-v0", help="environment id")
-    parser.add_argument("--algo", default="maskable_ppo", help=f"algorithm: {', '.join(ALGORITHMS)}")
-    parser.add_argument("--timesteps", type=positive_int, default=200_000, help="total environment steps")
+    parser.add_argument(
+        "--env", default="saliency_gym/SaliencyReveal-Shapes-v0", help="environment id"
+    )
+    parser.add_argument(
+        "--algo", default="maskable_ppo", help=f"algorithm: {', '.join(ALGORITHMS)}"
+    )
+    parser.add_argument(
+        "--timesteps", type=positive_int, default=200_000, help="total environment steps"
+    )
     parser.add_argument("--seed", type=non_negative_int, default=0)
-    parser.add_argument("--config", default=None, help="YAML of hyperparameters layered over the shipped one")
-    parser.add_argument("--out", default=None, help="run folder (default runs/<env>/<algo>_s<seed>)")
-    parser.add_argument("--resume", action="store_true", help="continue from <out>/checkpoints/last.pt")
-    parser.add_argument("--n-envs", type=positive_int, default=None, help="parallel episodes (default: YAML)")
-    parser.add_argument("--checkpoint-every", type=non_negative_int, default=20_000, help="steps (0: off)")
-    parser.add_argument("--eval-every", type=non_negative_int, default=20_000, help="steps (0: off)")
+    parser.add_argument(
+        "--config", default=None, help="YAML of hyperparameters layered over the shipped one"
+    )
+    parser.add_argument(
+        "--out", default=None, help="run folder (default runs/<env>/<algo>_s<seed>)"
+    )
+    parser.add_argument(
+        "--resume", action="store_true", help="continue from <out>/checkpoints/last.pt"
+    )
+    parser.add_argument(
+        "--n-envs", type=positive_int, default=None, help="parallel episodes (default: YAML)"
+    )
+    parser.add_argument(
+        "--checkpoint-every", type=non_negative_int, default=20_000, help="steps (0: off)"
+    )
+    parser.add_argument(
+        "--eval-every", type=non_negative_int, default=20_000, help="steps (0: off)"
+    )
     parser.add_argument("--eval-images", type=positive_int, default=32)
+    add_model_arguments(parser, default_model=None, classifier_alias=False,
+                        data_help="training data: a dataset name or a folder of images (default: the environment's)")  # fmt: skip
     parser.add_argument("--threads", type=positive_int, default=None, help="torch intra-op threads")
     parser.add_argument("--no-progress", action="store_true")
     add_device_argument(parser)
@@ -52,16 +81,51 @@ def run(args: argparse.Namespace) -> int:
         check_output_dir(args.out)
     if args.threads:
         torch.set_num_threads(args.threads)
+    env_kwargs = custom_env_kwargs(args)
     try:
         result = train_agent(
             args.env, args.algo, args.timesteps, args.seed, out=args.out, config=args.config, resume=args.resume,
             n_envs=args.n_envs, checkpoint_every=args.checkpoint_every, eval_every=args.eval_every,
             eval_images=args.eval_images, progress=not args.no_progress, device=args.device or "auto",
+            env_kwargs=env_kwargs,
         )  # fmt: skip
-    except TrainingInterrupted as stop:  # SIGTERM / SIGINT: a checkpoint was saved; one line, no traceback
+    except (
+        TrainingInterrupted
+    ) as stop:  # SIGTERM / SIGINT: a checkpoint was saved; one line, no traceback
         print(f"saliency-gym {NAME}: {stop}", file=sys.stderr)
         return 128 + stop.signum
     last = result.evaluations[-1] if result.evaluations else {}
-    scores = f", insertion AUC {last['insertion_auc']:.4f}, deletion AUC {last['deletion_auc']:.4f}" if last else ""
-    print(f"trained {result.num_timesteps} steps in {result.seconds:.0f} s{scores} -> {result.final_path}")
+    scores = (
+        f", insertion AUC {last['insertion_auc']:.4f}, deletion AUC {last['deletion_auc']:.4f}"
+        if last
+        else ""
+    )
+    print(
+        f"trained {result.num_timesteps} steps in {result.seconds:.0f} s{scores} -> {result.final_path}"
+    )
     return 0
+
+
+def custom_env_kwargs(args: argparse.Namespace) -> dict[str, object] | None:
+    """Environment arguments for ``--model``/``--data`` (``None``: the environment's own pair).
+
+    A dataset name alone replaces only the data (``data="digits"``); a model, or a folder of
+    images (which is resized to the model), builds both objects.
+    """
+    model_flags = [flag for flag, value in (("--weights", args.weights), ("--model-kwargs", args.model_kwargs),
+                   ("--input-shape", args.input_shape), ("--class-names", args.class_names),
+                   ("--normalize", args.normalize)) if value is not None]  # fmt: skip
+    if args.model is None:
+        if model_flags:
+            raise ValueError(f"{', '.join(model_flags)} describe a model: pass --model too")
+        if args.data is None:
+            return None
+        from saliency_gym.data import available_datasets
+
+        if args.data in available_datasets():
+            return {"data": args.data}
+        raise ValueError(
+            f"--data {args.data!r} (a folder or an unknown name) needs --model, the classifier its images are for"
+        )
+    classifier, data = build_model_and_data(args, split="train")
+    return {"classifier": classifier, "data": data}

@@ -9,6 +9,7 @@ from typing import Any
 from saliency_gym.data.base import DataSource
 from saliency_gym.data.digits import DigitsSource
 from saliency_gym.data.pairs import ShapePairsSource
+from saliency_gym.data.photos import PhotosSource
 from saliency_gym.data.shapes import ShapesSource
 
 _BUILTIN: dict[str, Callable[..., DataSource]] = {
@@ -16,6 +17,9 @@ _BUILTIN: dict[str, Callable[..., DataSource]] = {
     "shapes64": lambda **kw: ShapesSource(size=64, **kw),
     "digits": lambda **kw: DigitsSource(size=32, **kw),
     "shape_pairs": lambda **kw: ShapePairsSource(size=32, **kw),
+    "photos": lambda **kw: PhotosSource(**kw),
+    # The augmented training stream by name, for environment kwargs given as text (YAML, CLI).
+    "photos_augmented": lambda **kw: PhotosSource(augment=True, **kw),
 }
 
 
@@ -28,9 +32,13 @@ def load_dataset(name: str, split: str = "test", **kwargs: Any) -> DataSource:
     """Build a shipped data source by name.
 
     Args:
-        name: one of :func:`available_datasets` (``shapes``, ``shapes64``, ``digits``, ``shape_pairs``).
-        split: ``"train"``, ``"val"`` or ``"test"``.
-        **kwargs: passed to the source (e.g. ``n`` for the number of samples, ``seed`` for shapes).
+        name: one of :func:`available_datasets` (``shapes``, ``shapes64``, ``digits``, ``shape_pairs``,
+            ``photos``).
+        split: ``"train"``, ``"val"`` or ``"test"`` (``photos``: ``"train"``, ``"test"`` or
+            ``"all"``, see :class:`~saliency_gym.data.photos.PhotosSource`).
+        **kwargs: passed to the source (e.g. ``n`` for the number of samples, ``seed`` for shapes;
+            ``augment=True, n=256, seed=0`` for the augmented ``photos`` training stream, which
+            needs scikit-image: ``pip install 'saliency-gym[imagenet]'``).
     """
     if not isinstance(name, str):
         raise TypeError(f"dataset name must be a string, got {type(name).__name__}")

@@ -73,12 +73,49 @@ def render_episode(core: SaliencySearchCore, i: int) -> np.ndarray:
     return _side_by_side([image, canvas, saliency], titles)
 
 
+def explanation_rows(
+    images: np.ndarray, maps: np.ndarray, titles: list[str] | None = None
+) -> np.ndarray:
+    """One ``(H', W', 3)`` uint8 picture of several explanations, a row each: the image and its
+    saliency map as a heat map (blue low, red high), titled ``titles[i]`` when given.
+
+    For TensorBoard's image tab (the training run's example maps) and anywhere a figure without
+    matplotlib will do.
+    """
+    if (
+        images.ndim != 4
+        or maps.ndim != 3
+        or images.shape[0] != maps.shape[0]
+        or images.shape[-2:] != maps.shape[-2:]
+    ):
+        raise ValueError(
+            f"images (N, C, H, W) and maps (N, H, W) must agree, got {images.shape} and {maps.shape}"
+        )
+    rows = []
+    for i in range(images.shape[0]):
+        title = titles[i] if titles is not None else "image"
+        rows.append(
+            _side_by_side(
+                [_to_rgb(images[i]), _heatmap(np.asarray(maps[i], np.float64))], [title, "saliency"]
+            )
+        )
+    gap = np.full((_GAP, rows[0].shape[1], 3), 255, np.uint8)
+    return np.concatenate([part for row in rows for part in (row, gap)][:-1], axis=0)
+
+
 def render_attack(core: AttributionAttackCore, i: int) -> np.ndarray:
     """The frame of attack episode ``i``: image | perturbed image | original map | current map."""
     image = _to_rgb(core.images_np[i])
     perturbed = _to_rgb(np.clip(core.images_np[i] + core.delta_np[i], 0.0, 1.0))
-    titles = [_image_title(core, i), f"perturbed (step {int(core.steps[i])})", "original map", "current map"]
-    return _side_by_side([image, perturbed, _heatmap(core.original_maps[i]), _heatmap(core.maps[i])], titles)
+    titles = [
+        _image_title(core, i),
+        f"perturbed (step {int(core.steps[i])})",
+        "original map",
+        "current map",
+    ]
+    return _side_by_side(
+        [image, perturbed, _heatmap(core.original_maps[i]), _heatmap(core.maps[i])], titles
+    )
 
 
 def _get_font() -> Any:

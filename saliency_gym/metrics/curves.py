@@ -6,7 +6,7 @@ batched engine.
 - :func:`pixel_order`: pixels by decreasing saliency, ties by raster index.
 - The batched engine (private): validate the classifier, images, targets and foils, draw the
   substrate once for the batch, and score every (image, step) pair in chunks of ``max_batch``
-  classifier images. Pixel curves (:mod:`~saliency_gym.metrics.insertion_deletion`), patch curves
+  classifier images (by default the classifier's own batch size, capped per device type). Pixel curves (:mod:`~saliency_gym.metrics.insertion_deletion`), patch curves
   (:mod:`~saliency_gym.metrics.patch_curves`) and the reference loop
   (:mod:`~saliency_gym.metrics.reference`) are thin layers over it.
 """
@@ -28,9 +28,11 @@ from saliency_gym.validation import as_image_batch, as_label_array, check_choice
 MODES = ("insertion", "deletion")
 #: Default substrates, RISE's choices: insertion starts from a blur, deletion ends in black.
 DEFAULT_SUBSTRATES = {"insertion": "blur", "deletion": "zeros"}
-#: Default (image, step) pairs per classifier call when ``max_batch=None``, by device type. On a
-#: CPU small batches stay in cache: the shipped shapes CNN evaluates ~2-3x more images per second
-#: in batches of 64 than of 512 or 1024 (two cores); accelerators want large batches.
+#: Caps of the (image, step) pairs per classifier call when ``max_batch=None``, by device type:
+#: ``max_batch`` is then ``min(classifier.batch_size, cap)``, so chunks follow the classifier's
+#: memory-derived batch size and never exceed it. On a CPU small batches stay in cache: the shipped
+#: shapes CNN evaluates ~2-3x more images per second in batches of 64 than of 512 or 1024 (two
+#: cores); accelerators want large batches.
 DEFAULT_MAX_BATCH = {"cpu": 64}
 DEFAULT_MAX_BATCH_ACCELERATOR = 1024
 
@@ -229,9 +231,11 @@ def _scores(probs: torch.Tensor, targets: torch.Tensor, foils: torch.Tensor | No
     return score
 
 
-def _resolve_max_batch(max_batch: int | None, device: torch.device) -> int:
+def _resolve_max_batch(max_batch: int | None, classifier: FrozenClassifier) -> int:
+    """``max_batch``, or for ``None`` the classifier's batch size capped by :data:`DEFAULT_MAX_BATCH`."""
     if max_batch is None:
-        return DEFAULT_MAX_BATCH.get(device.type, DEFAULT_MAX_BATCH_ACCELERATOR)
+        cap = DEFAULT_MAX_BATCH.get(classifier.device.type, DEFAULT_MAX_BATCH_ACCELERATOR)
+        return min(classifier.batch_size, cap)
     return check_int("max_batch", max_batch, minimum=1)
 
 

@@ -90,7 +90,7 @@ def _pixel_curve(
     generator: torch.Generator | None,
 ) -> CurveResult:
     clf, x, queries_before, m, step = _pixel_setup(classifier, images, maps, step)
-    chunk = _resolve_max_batch(max_batch, clf.device)
+    chunk = _resolve_max_batch(max_batch, clf)
     n, _, h, w = x.shape
     hw = h * w
     s = _setup(mode, clf, x, queries_before, targets, foils, substrate, generator)
@@ -124,7 +124,9 @@ def insertion_curve(
         foils: optional contrasted class per image; the score becomes ``p(target) - p(foil)``.
             Foils must differ from targets.
         max_batch: (image, step) pairs per classifier call; bounds memory at about
-            ``3 * max_batch`` images. ``None``: 64 on a CPU (fastest there), 1024 on accelerators.
+            ``3 * max_batch`` images. ``None``: the classifier's
+            :attr:`~FrozenClassifier.batch_size` (which follows its memory budget), capped at 64
+            on a CPU (fastest there) and 1024 on accelerators.
         generator: seeds stochastic substrates (``"noise"``).
 
     Returns:

@@ -96,7 +96,7 @@ def _patch_curve(
 ) -> CurveResult:
     grid = _check_grid(grid)
     clf, x, queries_before = _images(classifier, images)
-    chunk = _resolve_max_batch(max_batch, clf.device)
+    chunk = _resolve_max_batch(max_batch, clf)
     n, _, h, w = x.shape
     if (grid.height, grid.width) != (h, w):
         raise ValueError(f"grid covers {grid.height}x{grid.width} pixels but the images are {h}x{w}")
@@ -127,7 +127,8 @@ def patch_insertion_curve(
         substrate: what absent pixels are, anything :func:`make_substrate` accepts, drawn once for
             the batch as ``substrate(images, targets, generator)``.
         foils: optional contrasted class per image; the score becomes ``p(target) - p(foil)``.
-        max_batch: (image, step) pairs per classifier call; ``None``: 64 on a CPU, 1024 otherwise.
+        max_batch: (image, step) pairs per classifier call; ``None``: the classifier's batch size,
+            capped at 64 on a CPU and 1024 otherwise.
         generator: seeds stochastic substrates (``"noise"``).
 
     Returns:

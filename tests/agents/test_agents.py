@@ -165,3 +165,37 @@ def test_shipped_agents_load_and_explain():
         images = saliency_gym.load_dataset(dataset, "test", n=2).arrays().images
         explanation = explainer.explain(images, [0, 1])
         assert explanation.maps.shape == (2, 32, 32) and explanation.queries == 0
+
+
+def test_greedy_lookahead_budget(shapes_classifier):
+    """``lookahead_steps=m`` pays K + ... + (K-m+1) queries and still orders every cell; m = 1 is the
+    order of the single-cell gains; m = K is the full greedy search."""
+    batch = saliency_gym.load_dataset("shapes", "test", n=6).arrays()
+    images, targets = batch.images, batch.labels
+    k = 16
+    full = PolicyExplainer(shapes_classifier, GreedyPolicy(), grid=4).explain(images, targets)
+    same = PolicyExplainer(shapes_classifier, GreedyPolicy(lookahead_steps=k), grid=4).explain(images, targets)
+    np.testing.assert_array_equal(full.maps, same.maps)
+    one = PolicyExplainer(shapes_classifier, GreedyPolicy(lookahead_steps=1), grid=4)
+    assert one.expected_queries() == k and one.policy.name == "greedy-1"
+    explanation = one.explain(images, targets)
+    assert explanation.queries == k * len(images)
+    assert all(len(np.unique(m)) == k for m in explanation.maps)  # a full order, no ties
+    two = PolicyExplainer(shapes_classifier, GreedyPolicy(lookahead_steps=2), grid=4)
+    assert two.explain(images, targets).queries == (k + k - 1) * len(images) == two.expected_queries() * len(images)
+    # m = 1: cells ranked by the score of the canvas with that cell alone revealed
+    from saliency_gym.grid import PatchGrid
+    from saliency_gym.substrates import make_substrate
+
+    grid = PatchGrid(32, 32, 4)
+    x = torch.as_tensor(images[:1])
+    blur = make_substrate("blur")(x)
+    cells = torch.stack([torch.as_tensor(grid.to_pixels(np.eye(k, dtype=bool)[c]), dtype=torch.bool) for c in range(k)])
+    canvases = torch.where(cells[:, None], x, blur)
+    single = shapes_classifier.probs(canvases, count=False)[:, int(targets[0])].cpu().numpy()
+    ranked = grid.cell_scores(explanation.maps[:1])[0]
+    assert np.argmax(ranked) == np.argmax(single)
+    with pytest.raises(ValueError, match="lookahead_steps"):
+        GreedyPolicy(lookahead_steps=0)
+    with pytest.raises(TypeError, match="lookahead_steps"):
+        GreedyPolicy(lookahead_steps=1.5)  # type: ignore[arg-type]

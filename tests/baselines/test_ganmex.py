@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import signal
 
 import pytest
 import torch
@@ -25,7 +26,9 @@ from saliency_gym.baselines.ganmex_training import (
 )
 from saliency_gym.checkpoint import CheckpointError
 from saliency_gym.data import load_dataset
+from saliency_gym.runs import TrainingInterrupted
 from saliency_gym.zoo import load_classifier, resolve_classifier_path
+from tests.signals import sigterm_on_call
 
 # A short run on the 1-channel digits classifier (10 classes: chance validity is 0.1).
 SHORT = {"classifier": "digits", "steps": 50, "batch_size": 32, "max_train": 256, "eval_samples": 100,
@@ -123,11 +126,19 @@ def test_short_training_raises_validity_above_chance(short_run):
     assert (out / "last.pt").is_file() and any((out / "tb").iterdir())
 
 
-def test_resume_continues_the_same_run(tmp_path):
-    """Stopping after 3 steps and resuming to 6 gives the weights of the uninterrupted run."""
+def test_resume_continues_the_same_run(tmp_path, monkeypatch):
+    """SIGTERM at step 2 saves the state and stops quietly; resuming to 6 gives the weights of the
+    uninterrupted run."""
+    from saliency_gym.baselines import ganmex_training
+
     tiny = {**SHORT, "steps": 6, "max_train": 64, "eval_samples": 8, "checkpoint_every": 3, "batch_size": 8}
     result = train_ganmex(GanmexTrainingConfig(**tiny), tmp_path / "straight", progress=False)
-    train_ganmex(GanmexTrainingConfig(**{**tiny, "steps": 3}), tmp_path, progress=False)
+    monkeypatch.setattr(ganmex_training, "generator_loss", sigterm_on_call(ganmex_training.generator_loss, 2))
+    with pytest.raises(TrainingInterrupted, match="SIGTERM at step 2") as stopped:
+        train_ganmex(GanmexTrainingConfig(**tiny), tmp_path, progress=False)
+    monkeypatch.undo()
+    assert stopped.value.signum == signal.SIGTERM and torch.load(stopped.value.checkpoint, weights_only=True)["step"] == 2
+    assert not (tmp_path / ".lock").exists()  # the run folder's lock is released
     resumed = train_ganmex(GanmexTrainingConfig(**tiny), tmp_path, resume=True, progress=False)
     a, _ = load_generator(result["generator_path"])
     b, _ = load_generator(resumed["generator_path"])

@@ -20,7 +20,9 @@ from saliency_gym.baselines.idexpo import (
 )
 from saliency_gym.checkpoint import safe_load
 from saliency_gym.cli import idexpo as idexpo_cli
+from saliency_gym.runs import TrainingInterrupted
 from saliency_gym.zoo import load_classifier_module
+from tests.signals import sigterm_on_call
 
 FAST = {"classifier": "breast_cancer", "explainer": "gradient", "steps": 4, "eval_every": 2, "checkpoint_every": 2,
         "batch_size": 16, "tabular_epochs": 5, "lr": 1e-3}  # fmt: skip
@@ -128,10 +130,17 @@ def test_fine_tune_enforces_the_floor(tmp_path, tabular_base, monkeypatch):
     assert not (strict / "classifier.pt").exists()
 
 
-def test_resume_continues_the_same_run(tmp_path, tabular_base):
+def test_resume_continues_the_same_run(tmp_path, tabular_base, monkeypatch):
+    """SIGTERM at step 2 saves the state and stops quietly; resuming gives the uninterrupted run."""
+    from saliency_gym.baselines import idexpo
+
     straight = fine_tune(IDExpOConfig(**FAST), _run_dir(tmp_path, tabular_base, "straight"), progress=False)
     split = _run_dir(tmp_path, tabular_base, "split")
-    fine_tune(IDExpOConfig(**{**FAST, "steps": 2}), split, progress=False)
+    monkeypatch.setattr(idexpo, "idexpo_loss", sigterm_on_call(idexpo.idexpo_loss, 2))
+    with pytest.raises(TrainingInterrupted, match="SIGTERM at step 2"):
+        fine_tune(IDExpOConfig(**FAST), split, progress=False)
+    monkeypatch.undo()
+    assert not (split / ".lock").exists()
     resumed = fine_tune(IDExpOConfig(**FAST), split, resume=True, progress=False)
     assert resumed["steps"] == 4 and [r["step"] for r in resumed["history"]] == [0, 2, 4]
     for a, b in zip(straight["history"], resumed["history"], strict=True):

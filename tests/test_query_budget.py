@@ -1,0 +1,37 @@
+"""The query-budget benchmark (``saliency-gym bench --dataset photos``) at CI size."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from saliency_gym.cli.main import main
+
+
+def test_bench_photos_quick_writes_the_table_and_the_picture(tmp_path, capsys):
+    out = tmp_path / "bench"
+    assert main(["bench", "--dataset", "photos", "--quick", "--no-progress", "--out", str(out), "--device", "cpu"]) == 0
+    printed = capsys.readouterr().out
+    assert "| RISE | rise-50 | 50 |" in printed
+    folder = out / "query_budget"
+    for name in ("budget.md", "budget.csv", "budget.json", "budget.png"):
+        assert (folder / name).stat().st_size > 0
+    rows = {r["method"]: r for r in json.loads((folder / "budget.json").read_text())["results"]}
+    # queries are counted by the classifier: exactly what each method's budget says
+    assert rows["rise-50"]["queries_per_image"] == 50
+    assert rows["occlusion-56/56"]["queries_per_image"] == 16 + 1  # 4x4 windows and the unperturbed image
+    assert rows["greedy-1"]["queries_per_image"] == 49  # one look-ahead over the 7x7 cells
+    assert rows["gradcam"]["queries_per_image"] == 1
+    assert rows["random map"]["queries_per_image"] == 0
+    assert all(0.0 <= r["insertion_auc"] <= 1.0 and 0.0 <= r["deletion_auc"] <= 1.0 for r in rows.values())
+
+
+def test_query_budget_rejects_bad_arguments(tmp_path):
+    from saliency_gym.benchmarks.query_budget import run_query_budget
+    from saliency_gym.classifier import FrozenClassifier
+    from saliency_gym.data import load_dataset
+
+    data = load_dataset("shapes", "test", n=2)
+    with pytest.raises(ValueError, match="size"):
+        run_query_budget(FrozenClassifier.__new__(FrozenClassifier), data, size="huge", out=tmp_path)
