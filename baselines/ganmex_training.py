@@ -43,11 +43,11 @@ from saliency_gym.runs import (
     RunClock,
     RunState,
     SignalStop,
-    TrainingInterrupted,
     TrainingOptions,
     check_output_dir,
     open_writer,
     run_lock,
+    save_or_stop,
     seed_everything,
 )
 from saliency_gym.zoo import load_classifier
@@ -241,7 +241,7 @@ def train_ganmex(
             run_state.save(
                 config=cfg.describe(), generator=generator_net.state_dict(), critic=critic.state_dict(),
                 opt_g=opt_g.state_dict(), opt_d=opt_d.state_dict(), step=step, rng=rng.get_state(),
-                torch_rng=torch.get_rng_state(), seconds=elapsed,
+                torch_rng=torch.get_rng_state(), seconds=clock.seconds,
             )  # fmt: skip
 
         writer = open_writer(out_dir / "tb", purge_step=step)
@@ -280,16 +280,8 @@ def train_ganmex(
                         writer.add_scalar(key, value, step)
                     bar.set_postfix(valid=f"{g_parts['generator/validity']:.2f}", l1=f"{g_parts['generator/sim_l1']:.3f}",
                                     w=f"{d_parts['critic/wasserstein']:.2f}")  # fmt: skip
-                if (
-                    step % cfg.checkpoint_every == 0
-                    or step == cfg.steps
-                    or signals.signum is not None
-                ):
-                    elapsed = clock.seconds
-                    save_state()
-                if signals.signum is not None:  # SIGTERM / SIGINT: state saved, stop quietly
-                    writer.close()
-                    raise TrainingInterrupted(signals.signum, run_state.path, step)
+                save_or_stop(step, every=cfg.checkpoint_every, total=cfg.steps, signals=signals, save=save_state,
+                             state_path=run_state.path, on_stop=writer.close)  # fmt: skip
         finally:
             bar.close()
         elapsed = clock.seconds

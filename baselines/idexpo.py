@@ -55,10 +55,10 @@ from saliency_gym.runs import (
     RunClock,
     RunState,
     SignalStop,
-    TrainingInterrupted,
     check_output_dir,
     open_writer,
     run_lock,
+    save_or_stop,
     snapshot_state,
 )
 from saliency_gym.validation import resolve_device
@@ -188,7 +188,7 @@ def fine_tune(
             run_state.save(
                 config=cfg.describe(), model=model.state_dict(), optimizer=optimizer.state_dict(), step=step,
                 rng=rng.get_state(), order=order, position=position, history=history, best_state=best_state,
-                best_step=best_step, seconds=elapsed,
+                best_step=best_step, seconds=clock.seconds,
             )  # fmt: skip
 
         writer = open_writer(out / "tb", purge_step=step)
@@ -228,16 +228,8 @@ def fine_tune(
                         ins=f"{record['insertion_auc']:.3f}",
                         dele=f"{record['deletion_auc']:.3f}",
                     )
-                if (
-                    step % cfg.checkpoint_every == 0
-                    or step == cfg.steps
-                    or signals.signum is not None
-                ):
-                    elapsed = clock.seconds
-                    save_state()
-                if signals.signum is not None:  # SIGTERM / SIGINT: state saved, stop quietly
-                    writer.close()
-                    raise TrainingInterrupted(signals.signum, run_state.path, step)
+                save_or_stop(step, every=cfg.checkpoint_every, total=cfg.steps, signals=signals, save=save_state,
+                             state_path=run_state.path, on_stop=writer.close)  # fmt: skip
         finally:
             bar.close()
             writer.close()

@@ -119,10 +119,12 @@ def run_query_budget(
     size: str = "quick",
     images: int | None = None,
     agents: Sequence[str] = (),
+    families: Sequence[str] | None = None,
     out: str | Path = "bench_output/query_budget",
     progress: bool = True,
 ) -> list[BudgetResult]:
-    """Explain the first ``images`` of ``data`` with every method of the plan ``size`` and write
+    """Explain the first ``images`` of ``data`` with every method of the plan ``size`` (only those
+    of ``families``, e.g. ``["RISE", "agent (order scoring)"]``, when given) and write
     ``budget.md``, ``budget.csv``, ``budget.json`` and ``budget.png`` to ``out``."""
     if size not in PLANS:
         raise ValueError(f"size={size!r} is not supported; choose one of {sorted(PLANS)}")
@@ -139,6 +141,12 @@ def run_query_budget(
     results: list[BudgetResult] = []
     start = time.perf_counter()
     methods = budget_methods(classifier, plan, agents)
+    if families is not None:
+        known = sorted({family for family, _, _ in methods})
+        unknown = sorted(set(families) - set(known))
+        if unknown:
+            raise ValueError(f"unknown method families {unknown}; this plan has {known}")
+        methods = [m for m in methods if m[0] in families]
     bar = tqdm(methods, desc="query budget", unit="method", disable=not progress, dynamic_ncols=True)
     for family, label, factory in bar:
         bar.set_postfix_str(label)
@@ -220,7 +228,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="CI size: one image, one point per family")
     parser.add_argument("--images", type=int, default=None, help="images to explain (default: all of the split)")
     parser.add_argument("--split", default="test", help="photos split (default: the held-out test photos)")
-    parser.add_argument("--agents", nargs="*", default=[], help="trained agents (checkpoint paths) to add")
+    parser.add_argument("--agents", nargs="*", default=None, help="trained agents (shipped names or checkpoint paths; default: the shipped photos agents)")
+    parser.add_argument("--families", nargs="*", default=None, help="only these method families (e.g. RISE occlusion)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default="bench_output/query_budget")
@@ -232,8 +241,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     classifier = load_classifier("efficientnet_lite0", device=args.device)
     data = load_dataset("photos", split=args.split)
+    if args.agents is None:
+        from saliency_gym.agents.pretrained import shipped_agents
+
+        args.agents = [name for name in shipped_agents() if name.startswith("photos_")]
     results = run_query_budget(classifier, data, size="quick" if args.quick else "full", images=1 if args.quick and args.images is None else args.images,
-                               agents=args.agents, out=args.out)  # fmt: skip
+                               agents=args.agents, families=args.families, out=args.out)  # fmt: skip
     print(to_markdown(results))
     return 0
 

@@ -26,7 +26,7 @@ import signal
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
@@ -55,6 +55,7 @@ __all__ = [
     "open_writer",
     "restore_state_dicts",
     "run_lock",
+    "save_or_stop",
     "seed_everything",
     "snapshot_state",
 ]
@@ -331,6 +332,28 @@ class TrainingInterrupted(KeyboardInterrupt):
 
     def __str__(self) -> str:
         return str(self.args[0])
+
+
+def save_or_stop(
+    step: int,
+    *,
+    every: int,
+    total: int,
+    signals: SignalStop,
+    save: Callable[[], object],
+    state_path: str | os.PathLike[str],
+    on_stop: Callable[[], object] | None = None,
+) -> None:
+    """The checkpoint rule of a training loop, after step ``step`` of ``total``: call ``save``
+    every ``every`` steps, at the last step and as soon as ``signals`` caught SIGTERM/SIGINT; after a
+    signal, call ``on_stop`` (close the TensorBoard writer, say) and raise
+    :class:`TrainingInterrupted` naming ``state_path``."""
+    if step % every == 0 or step == total or signals.signum is not None:
+        save()
+    if signals.signum is not None:
+        if on_stop is not None:
+            on_stop()
+        raise TrainingInterrupted(signals.signum, state_path, step)
 
 
 class RunFolderLocked(BlockingIOError):

@@ -24,6 +24,9 @@ def test_bench_photos_quick_writes_the_table_and_the_picture(tmp_path, capsys):
     assert rows["greedy-1"]["queries_per_image"] == 49  # one look-ahead over the 7x7 cells
     assert rows["gradcam"]["queries_per_image"] == 1
     assert rows["random map"]["queries_per_image"] == 0
+    # the shipped photos agent: no query with order scoring, K + 1 with RExL's gain scoring
+    assert rows["photos_reveal-order"]["queries_per_image"] == 0
+    assert rows["photos_reveal-gain"]["queries_per_image"] == 49 + 1
     assert all(0.0 <= r["insertion_auc"] <= 1.0 and 0.0 <= r["deletion_auc"] <= 1.0 for r in rows.values())
 
 

@@ -113,8 +113,10 @@ def run_photos(args: argparse.Namespace, size: str) -> None:
     data = load_dataset("photos", split="test")
     images = args.images if args.images is not None else (1 if size == "quick" else None)
     out = Path(args.out) / "query_budget"
-    results = run_query_budget(
-        classifier, data, size=size, images=images, out=out, progress=not args.no_progress
-    )
+    from saliency_gym.agents.pretrained import shipped_agents
+
+    agents = [name for name in shipped_agents() if name.startswith("photos_")]  # trained on the other photos
+    results = run_query_budget(classifier, data, size=size, images=images, agents=agents, out=out,
+                               progress=not args.no_progress)  # fmt: skip
     print(to_markdown(results))
     print(f"wrote {out / 'budget.md'}, budget.csv, budget.json and budget.png")

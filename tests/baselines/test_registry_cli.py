@@ -125,3 +125,18 @@ def test_explain_cli_bad_arguments(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["explain", "--images", "0"])
     assert main(["explain", "--classifier", "imagenet", "--methods", "random", "--out", str(tmp_path)]) == 2
+
+
+@pytest.mark.parametrize("side", [32, 64, 224])
+def test_occlusion_defaults_scale_with_the_image(side):
+    """Window and stride follow the image (6/2 pixels at 32, 42/14 at 224), so the cost stays at
+    197 queries per image instead of 12,101 at 224x224 with fixed 6/2-pixel windows."""
+    import torch
+
+    from saliency_gym.classifier import FrozenClassifier
+    from saliency_gym.explainers import make_explainer
+
+    model = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(3, 2))
+    occlusion = make_explainer("occlusion", FrozenClassifier(model, (3, side, side)))
+    assert (occlusion.window, occlusion.stride) == (-(-3 * side // 16), -(-side // 16))
+    assert occlusion.expected_queries() == 197
