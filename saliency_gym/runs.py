@@ -361,7 +361,6 @@ class RunFolderLocked(BlockingIOError):
 
 
 LOCK_NAME = ".lock"
-_LOCK_GRACE_SECONDS = 10.0  # an empty lock file younger than this is being written, not stale
 
 
 def _pid_alive(pid: int) -> bool:
@@ -386,49 +385,57 @@ def _lock_owner(path: Path) -> int | None:
 
 @contextlib.contextmanager
 def run_lock(folder: str | os.PathLike[str], *, what: str = "run folder") -> Iterator[Path]:
-    """Hold ``<folder>/.lock`` (created with ``O_CREAT | O_EXCL``, holding this process's pid)
-    while the block runs; it is removed on exit.
+    """Hold ``<folder>/.lock`` while the block runs; it is removed on exit.
 
-    A second run on the same folder raises :class:`RunFolderLocked` (a ``BlockingIOError``, so an
-    ``OSError``) naming the folder and the pid that holds it. A stale lock, left by a process that
-    died without removing it (``SIGKILL``, power loss), is taken over. Locks are advisory and local:
-    on a shared network file system a pid of another machine cannot be checked.
+    The lock is an exclusive ``flock`` on the file, which holds this process's pid. The kernel
+    drops it when its process dies however it dies (``SIGKILL``, power loss), so a lock file left
+    behind is taken over by the next run, and two runs that start together cannot both win (no
+    check-then-take race). A second run on the same folder raises :class:`RunFolderLocked` (a
+    ``BlockingIOError``, so an ``OSError``) naming the folder and the pid that holds it; so does a
+    lock file naming another live process (a writer that does not take ``flock``). Locks are
+    advisory and local: a network file system may not honour ``flock``.
     """
+    import fcntl
+
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / LOCK_NAME
-    for _ in range(3):
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
             owner = _lock_owner(path)
-            if owner is None:
-                try:
-                    young = time.time() - path.stat().st_mtime < _LOCK_GRACE_SECONDS
-                except FileNotFoundError:
-                    continue  # released meanwhile: try again
-                if young:
-                    raise RunFolderLocked(
-                        f"{what} {folder} is locked by another process (lock file {path} is being written)"
-                    ) from None
-            elif owner == os.getpid() or _pid_alive(owner):
-                raise RunFolderLocked(
-                    f"{what} {folder} is in use by process {owner} (lock file {path}); wait for it to finish, "
-                    "stop it, or use another output folder"
-                ) from None
-            if _lock_owner(path) == owner:  # stale: its process is gone; take it over
-                path.unlink(missing_ok=True)
-            continue
-        with os.fdopen(fd, "w") as handle:
-            handle.write(f"{os.getpid()}\n")
-        break
-    else:
-        raise RunFolderLocked(f"could not take the lock {path} of {what} {folder}")
+            holder = f"process {owner}" if owner is not None else "another process"
+            raise RunFolderLocked(
+                f"{what} {folder} is in use by {holder} (lock file {path}); wait for it to finish, "
+                "stop it, or use another output folder"
+            ) from None
+        try:
+            same_file = os.path.samestat(os.fstat(fd), os.stat(path))
+        except FileNotFoundError:
+            same_file = False
+        if same_file:
+            break
+        os.close(fd)  # the holder removed the file as we opened it: lock the new one
+    try:
+        owner = _lock_owner(path)
+        if owner is not None and owner != os.getpid() and _pid_alive(owner):
+            raise RunFolderLocked(
+                f"{what} {folder} is in use by process {owner} (lock file {path}); wait for it to finish, "
+                "stop it, or use another output folder"
+            )
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    except BaseException:
+        os.close(fd)
+        raise
     try:
         yield path
     finally:
-        if _lock_owner(path) == os.getpid():
-            path.unlink(missing_ok=True)
+        path.unlink(missing_ok=True)  # while still holding the lock, so no one locks a removed file
+        os.close(fd)
 
 
 def clean_stale_tmp(folder: str | os.PathLike[str], pattern: str = ".*.tmp") -> list[Path]:

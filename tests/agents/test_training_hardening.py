@@ -81,6 +81,20 @@ def test_run_folder_lock(tmp_path, tiny_config):
     with run_lock(out) as lock:
         assert lock.read_text().strip() == str(os.getpid())
     assert not (out / ".lock").exists()
+    # a holder killed with SIGKILL leaves its lock file, but the kernel released its flock
+    code = f"import time; from saliency_gym.runs import run_lock\nwith run_lock({str(out)!r}):\n print('held', flush=True); time.sleep(60)"
+    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with pytest.raises(RunFolderLocked, match=f"in use by process {holder.pid}"):
+            with run_lock(out):
+                pass
+    finally:
+        holder.kill()
+        holder.wait()
+    assert (out / ".lock").read_text().strip() == str(holder.pid)
+    with run_lock(out) as lock:
+        assert lock.read_text().strip() == str(os.getpid())
 
 
 def test_final_evaluation_reaches_tensorboard(tmp_path, tiny_config):
@@ -134,29 +148,33 @@ def _wait_for(path, proc, timeout=60.0):
         time.sleep(0.05)
 
 
-def test_sigterm_and_sigkill_then_resume_reach_the_same_step(tmp_path):
+def test_sigterm_sigint_and_sigkill_then_resume_reach_the_same_step(tmp_path):
+    """A scheduler's SIGTERM and a Ctrl-C's SIGINT save a checkpoint and exit quietly (128 + the
+    signal); SIGKILL saves nothing but leaves last.pt of the newest step file; all three resume to
+    the same final step."""
     config = tmp_path / "c.yaml"
     small = {"n_envs": 4, "n_steps": 16, "batch_size": 32, "n_epochs": 1, "env_kwargs": {"grid": 2}}
     config.write_text(yaml.safe_dump({"default": {"maskable_ppo": small}}))
     total = 256
-    term_out, kill_out = tmp_path / "term", tmp_path / "kill"
-    term, kill = _cli(term_out, config, total), _cli(kill_out, config, total)
-    _wait_for(term_out / "checkpoints" / "step_64.pt", term)
-    term.send_signal(signal.SIGTERM)
-    _wait_for(kill_out / "checkpoints" / "step_64.pt", kill)
-    kill.send_signal(signal.SIGKILL)
-    _, err = term.communicate(timeout=60)
-    kill.communicate(timeout=60)
-    assert term.returncode == 128 + signal.SIGTERM, err
-    assert "Traceback" not in err and "saved to" in err and "SIGTERM" in err
-    assert kill.returncode == -signal.SIGKILL
-    for out in (term_out, kill_out):
-        last = out / "checkpoints" / "last.pt"
+    outs = {sig: tmp_path / sig.name for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGKILL)}
+    procs = {sig: _cli(out, config, total) for sig, out in outs.items()}
+    for sig, proc in procs.items():
+        _wait_for(outs[sig] / "checkpoints" / "step_64.pt", proc)
+        proc.send_signal(sig)
+    for sig, proc in procs.items():
+        _, err = proc.communicate(timeout=60)
+        if sig == signal.SIGKILL:
+            assert proc.returncode == -signal.SIGKILL
+        else:
+            assert proc.returncode == 128 + sig, err
+            assert "Traceback" not in err and "saved to" in err and sig.name in err
+        last = outs[sig] / "checkpoints" / "last.pt"
         saved = load_agent_payload(last)["num_timesteps"]
         assert 64 <= saved < total and saved % 64 == 0  # a whole number of rollouts
-        assert (out / ".lock").exists() == (out is kill_out)  # SIGKILL leaves a stale lock
-    resumed = [_cli(out, config, total, "--resume") for out in (term_out, kill_out)]
-    for proc, out in zip(resumed, (term_out, kill_out), strict=True):
+        assert (outs[sig] / ".lock").exists() == (sig == signal.SIGKILL)  # SIGKILL leaves a stale lock
+    resumed = {sig: _cli(out, config, total, "--resume") for sig, out in outs.items()}
+    for sig, proc in resumed.items():
+        out = outs[sig]
         stdout, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err
         assert f"trained {total} steps" in stdout
