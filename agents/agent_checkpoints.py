@@ -166,7 +166,8 @@ def zip_metadata(
         "seed": int(seed),
         "meta": dict(meta or {}),
     }
-    return _json_ready(document, "metadata")  # type: ignore[no-any-return]
+    ready: dict[str, Any] = _json_ready(document, "metadata")
+    return ready
 
 
 def export_sb3_zip(
@@ -196,8 +197,8 @@ def export_sb3_zip(
     )  # fmt: skip
     text = json.dumps(document, indent=2, sort_keys=True)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp.zip", dir=path.parent)
-    os.close(fd)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)  # ".tmp" as every atomic write (runs.clean_stale_tmp); model.save keeps a suffix
     try:
         model.save(tmp_name)
         with zipfile.ZipFile(tmp_name, mode="a") as archive:
@@ -215,11 +216,19 @@ def export_sb3_zip(
 
 
 def is_zip_agent(path: str | os.PathLike[str]) -> bool:
-    """Whether ``path`` is meant as a ``.zip`` agent (its suffix, or a zip file without ``.pt``)."""
+    """Whether ``path`` is meant as an SB3 ``.zip`` agent: its ``.zip`` suffix or, under another
+    suffix than ``.pt``, an archive holding SB3's or our members (a ``torch.save`` file is a zip
+    archive too, of other members)."""
     path = Path(path)
-    if path.suffix.lower() == ".zip":
-        return True
-    return path.suffix.lower() != ".pt" and path.is_file() and zipfile.is_zipfile(path)
+    suffix = path.suffix.lower()
+    if suffix in (".zip", ".pt"):
+        return suffix == ".zip"
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+    except (OSError, zipfile.BadZipFile):
+        return False
+    return bool(names & {ZIP_META_MEMBER, "_stable_baselines3_version"})
 
 
 def read_zip_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -301,7 +301,8 @@ def train_agent(
     progress: bool = True,
     device: str = "auto",
 ) -> TrainResult:
-    """Train (or resume) an agent and save it to ``<out>/final.pt``.
+    """Train (or resume) an agent and save it to ``<out>/final.pt`` and, as a standard SB3 zip with
+    our metadata inside, ``<out>/final.zip``.
 
     Args:
         env_id: a registered saliency-search id, e.g. ``saliency_gym/SaliencyReveal-Shapes-v0``.
@@ -520,6 +521,12 @@ def _train_locked(cfg: AgentTrainingConfig, out: Path, ckpt_dir: Path, last: Pat
         with_optimizer=False,
         meta={"train_seconds": seconds, **final_eval},
     )
+    # The same agent as a standard SB3 zip (MaskablePPO.load / PPO.load open it), metadata inside;
+    # environment arguments JSON cannot hold (an array substrate, say) leave final.pt alone.
+    try:
+        save_agent(model, out / "final.zip", **save_kwargs, meta={"train_seconds": seconds, **final_eval}, format="zip")
+    except TypeError as exc:
+        warnings.warn(f"final.zip not written: {exc}", UserWarning, stacklevel=3)
     if planned > start_step or evaluator is not None:
         model.logger.close()
     venv.close()

@@ -28,7 +28,7 @@ class SaliencyCNN(BaseFeaturesExtractor):
 
     Args:
         observation_space: the environment's ``Dict`` space (keys ``image``, ``canvas``,
-            ``chosen`` and optionally ``score``).
+            ``chosen`` and optionally ``score``, ``target`` and ``foil``).
         features_dim: size of the global feature vector (what the value head and MLP policy heads
             read).
         channels: width of the convolutional layers.
@@ -56,6 +56,13 @@ class SaliencyCNN(BaseFeaturesExtractor):
         self.patch = (math.ceil(h / grid[0]), math.ceil(w / grid[1]))
         self.resize = (grid[0] * self.patch[0], grid[1] * self.patch[1])
         self.has_score = "score" in observation_space.spaces
+        # Class conditioning (``observe_class``): the explained class (and the foil) enter as a
+        # learned per-channel bias of the first cell layer, so every cell's features depend on
+        # which class is being explained.
+        self.class_keys = tuple(key for key in ("target", "foil") if key in observation_space.spaces)
+        self.class_embedding = nn.ModuleDict(
+            {key: nn.Linear(int(observation_space[key].shape[0]), channels, bias=False) for key in self.class_keys}
+        )
         patch_features = (2 * c + 1) * self.patch[0] * self.patch[1]
         self.cnn = nn.Sequential(
             nn.Conv2d(patch_features, channels, 1), nn.ReLU(),
@@ -74,7 +81,10 @@ class SaliencyCNN(BaseFeaturesExtractor):
         b, ch = x.shape[:2]
         (rows, cols), (ph, pw) = self.grid, self.patch
         cells = x.reshape(b, ch, rows, ph, cols, pw).permute(0, 1, 3, 5, 2, 4).reshape(b, ch * ph * pw, rows, cols)
-        hidden = self.cnn(cells)
+        hidden = self.cnn[0](cells)
+        for key in self.class_keys:
+            hidden = hidden + self.class_embedding[key](observations[key])[:, :, None, None]
+        hidden = self.cnn[1:](hidden)
         parts = [hidden.flatten(1), chosen.flatten(1)]
         if self.has_score:
             parts.append(observations["score"])

@@ -36,6 +36,8 @@ class Policy(ABC):
     name: str = "policy"
     #: True when the policy reads ``obs["score"]``, so the rollout must query the classifier.
     needs_scores: bool = False
+    #: True when the policy reads ``obs["target"]`` (the explained class), so rollouts observe it.
+    needs_class: bool = False
 
     def reset(self, core: SaliencySearchCore) -> None:  # noqa: B027 - optional hook
         """Called when the episodes of ``core`` start (all of them, at once)."""
@@ -179,6 +181,9 @@ class AgentPolicy(Policy):
         self.policy = policy
         self.name = name
         self.needs_scores = bool(observe_score)
+        spaces = getattr(getattr(policy, "observation_space", None), "spaces", {})
+        #: True when the agent was trained with ``observe_class`` (its observation holds ``"target"``).
+        self.needs_class = "target" in spaces
         self._recurrent = hasattr(policy, "lstm_actor")
         self._state: Any = None
 

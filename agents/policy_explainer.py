@@ -100,6 +100,7 @@ class PolicyExplainer(Explainer):
         return SaliencySearchConfig.from_kwargs(
             self.mode, classifier=self.classifier, data=data, grid=self.grid, substrate=self.substrate,
             budget=self.budget, target="label", observe_score=self.observe_score,
+            observe_class=self.policy.needs_class,
         )  # fmt: skip
 
     @property

@@ -1,8 +1,14 @@
 """Loading trained agents (shipped or your own) as policies and explainers.
 
-Shipped agents live in ``saliency_gym/agents/pretrained/<name>.pt`` and were produced by
-``saliency-gym train`` (see the README for the exact commands); they are weights-only
+Shipped agents live in ``saliency_gym/agents/pretrained/<name>.pt`` (or ``<name>.zip``) and were
+produced by ``saliency-gym train`` (see the README for the exact commands); they are weights-only
 checkpoints, rebuilt from their hyperparameters.
+
+Every function here also takes the path of an SB3 ``.zip`` agent written by saliency-gym
+(``final.zip`` of a training run, or :func:`~saliency_gym.agents.agent_checkpoints.convert_to_zip`):
+only its JSON metadata and its ``policy.pth`` weights are read (``weights_only``), never SB3's
+pickled ``data`` member, so loading an agent here runs no code from the file. ``MaskablePPO.load``
+opens the same file with SB3's own (pickle-based) loader: for trusted files only.
 """
 
 from __future__ import annotations
@@ -21,17 +27,26 @@ PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
 
 
 def shipped_agents() -> list[str]:
-    """Names of the agents shipped inside the package."""
-    return sorted(p.stem for p in PRETRAINED_DIR.glob("*.pt"))
+    """Names of the agents shipped inside the package (``.pt`` or ``.zip``)."""
+    return sorted(_shipped_files())
+
+
+def _shipped_files() -> dict[str, Path]:
+    """Shipped name -> file; a ``.pt`` wins over a ``.zip`` of the same name."""
+    files = {p.stem: p for p in PRETRAINED_DIR.glob("*.zip")}
+    files.update({p.stem: p for p in PRETRAINED_DIR.glob("*.pt")})
+    return files
 
 
 def resolve_agent_path(name_or_path: str | os.PathLike[str]) -> Path:
-    """The checkpoint file of a shipped agent's name or of a path (errors name the shipped ones)."""
-    return resolve_checkpoint(name_or_path, {name: PRETRAINED_DIR / f"{name}.pt" for name in shipped_agents()}, "agent")
+    """The checkpoint file (``.pt`` or ``.zip``) of a shipped agent's name or of a path (errors
+    name the shipped ones)."""
+    return resolve_checkpoint(name_or_path, _shipped_files(), "agent")
 
 
 def load_agent_policy(name_or_path: str | os.PathLike[str], device: str = "cpu") -> tuple[AgentPolicy, dict[str, Any]]:
-    """An :class:`AgentPolicy` and the checkpoint's payload (minus weights)."""
+    """An :class:`AgentPolicy` and the checkpoint's payload (minus weights), from a shipped name or
+    a ``.pt`` / ``.zip`` agent file (see the module docstring: nothing is unpickled)."""
     path = resolve_agent_path(name_or_path)
     payload = load_agent_payload(path)
     env = agent_env(payload)

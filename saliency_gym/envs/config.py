@@ -44,7 +44,7 @@ __all__ = [
 
 MODES = ("reveal", "mask")
 REWARD_MODES = ("auc", "auc_trapezoid", "delta", "log_odds")
-TARGET_RULES = ("predicted", "label")
+TARGET_RULES = ("predicted", "label", "random")
 FOIL_RULES = ("runner_up",)
 
 #: A substrate as the environments accept it (see :func:`saliency_gym.substrates.make_substrate`).
@@ -66,11 +66,15 @@ class SaliencySearchOptions(EnvOptions):
     budget: int | None = None
     """Cells per episode; default all."""
     target: TargetSpec = "predicted"
-    """``"predicted"``, ``"label"``, a class id or a one-vs-one pair ``(target, foil)``."""
+    """``"predicted"``, ``"label"``, ``"random"`` (a uniformly drawn class per episode, for training
+    class-conditioned agents with ``observe_class``), a class id or a one-vs-one pair ``(target, foil)``."""
     reward_mode: RewardMode = "auc"
     """``"auc"``, ``"auc_trapezoid"``, ``"delta"`` or ``"log_odds"``."""
     observe_score: bool = False
     """Add the current score to the observation."""
+    observe_class: bool = False
+    """Add the explained class (and the foil, one-vs-one) to the observation as one-hot vectors, so
+    one policy can explain any class."""
     invalid_action_penalty: float | None = None
     """Reward of choosing a cell again (``<= 0``); default ``-1 / cells``."""
     max_steps: int | None = None
@@ -93,6 +97,7 @@ class SaliencySearchConfig(EnvConfig):
     observe_score: bool
     invalid_action_penalty: float
     max_steps: int
+    observe_class: bool = False
 
     @classmethod
     def from_kwargs(cls: type[ConfigT], mode: str = "reveal", **kwargs: Any) -> ConfigT:
@@ -120,12 +125,13 @@ class SaliencySearchConfig(EnvConfig):
         penalty = options.invalid_action_penalty
         penalty = -1.0 / grid.num_cells if penalty is None else check_float("invalid_action_penalty", penalty, maximum=0.0)
         max_steps = 2 * budget if options.max_steps is None else check_int("max_steps", options.max_steps, minimum=budget)
-        if not isinstance(options.observe_score, (bool, np.bool_)):
-            raise TypeError(f"observe_score must be a bool, got {options.observe_score!r}")
+        for flag in ("observe_score", "observe_class"):
+            if not isinstance(getattr(options, flag), (bool, np.bool_)):
+                raise TypeError(f"{flag} must be a bool, got {getattr(options, flag)!r}")
         return cls(
             mode=mode, classifier=classifier, data=data, grid=grid, substrate=substrate, budget=budget,
             target=target, foil=foil, reward_mode=reward_mode, observe_score=bool(options.observe_score),
-            invalid_action_penalty=penalty, max_steps=max_steps,
+            invalid_action_penalty=penalty, max_steps=max_steps, observe_class=bool(options.observe_class),
         )  # fmt: skip
 
 

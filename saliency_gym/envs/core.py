@@ -218,6 +218,14 @@ class SaliencySearchCore(BatchedEngine[SaliencySearchConfig]):
             self.targets[idx] = self.cfg.target
         elif self.cfg.target == "label":
             self.targets[idx] = batch.labels
+        elif self.cfg.target == "random":  # drawn from each episode's own generator: seeded resets replay
+            k, foil = self.cfg.classifier.num_classes, self.cfg.foil
+            for i in idx:
+                if isinstance(foil, int):  # one of the other K - 1 classes
+                    drawn = int(self.rngs[i].integers(k - 1))
+                    self.targets[i] = drawn + int(drawn >= foil)
+                else:
+                    self.targets[i] = int(self.rngs[i].integers(k))
         self._fill_substrates(idx, images, torch_seeds)
         self.canvas_np[idx] = self.substrates[idx].cpu().numpy() if self.reveal else batch.images
 
@@ -268,6 +276,13 @@ class SaliencySearchCore(BatchedEngine[SaliencySearchConfig]):
         }
         if self.cfg.observe_score:
             obs["score"] = np.asarray(self.scores[idx], np.float32).reshape(-1, 1)
+        if self.cfg.observe_class:
+            k = self.cfg.classifier.num_classes
+            eye = np.eye(k, dtype=np.float32)
+            obs["target"] = eye[np.atleast_1d(self.targets[idx])]
+            if self.cfg.foil is not None:
+                foils = np.atleast_1d(self.foils[idx])
+                obs["foil"] = np.where((foils >= 0)[:, None], eye[np.clip(foils, 0, k - 1)], 0.0).astype(np.float32)
         return obs
 
     def action_masks(self) -> np.ndarray:

@@ -45,6 +45,11 @@ def build_spaces(config: SaliencySearchConfig) -> tuple[spaces.Dict, spaces.Disc
     }
     if config.observe_score:
         obs["score"] = spaces.Box(-1.0, 1.0, (1,), np.float32)
+    if config.observe_class:
+        k = config.classifier.num_classes
+        obs["target"] = spaces.Box(0.0, 1.0, (k,), np.float32)
+        if config.foil is not None:
+            obs["foil"] = spaces.Box(0.0, 1.0, (k,), np.float32)
     return spaces.Dict(obs), spaces.Discrete(config.grid.num_cells)
 
 
@@ -110,6 +115,8 @@ class SaliencyRevealEnv(SaliencySearchEnv):
     - ``"canvas"``: ``Box(0, 1, (C, H, W), float32)``, what the classifier sees now: the substrate
       with the chosen cells of the image revealed.
     - ``"chosen"``: ``Box(0, 1, (rows, cols), float32)``, 1 for the cells chosen so far.
+    - ``"target"`` (only with ``observe_class=True``): ``Box(0, 1, (K,), float32)``, the explained
+      class one-hot; ``"foil"`` likewise for a one-vs-one ``(target, foil)``
     - ``"score"`` (only with ``observe_score=True``): ``Box(-1, 1, (1,), float32)``, the current score
       ``s_k`` of the canvas (black-box feedback).
 
@@ -158,10 +165,11 @@ class SaliencyRevealEnv(SaliencySearchEnv):
     - ``substrate``: ``"zeros"``, ``"mean"``, ``"blur"``, ``"noise"``, a number, a baseline image, a
       callable ``fn(images, targets)`` or a ``Substrate``.
     - ``budget``: cells per episode (default all).
-    - ``target``: ``"predicted"`` (default), ``"label"``, a class id, or a one-vs-one pair
+    - ``target``: ``"predicted"`` (default), ``"label"``, ``"random"`` (a class drawn per episode), a class id, or a one-vs-one pair
       ``(target, foil)`` where ``foil`` is a class id or ``"runner_up"``.
     - ``reward_mode``: ``"auc"`` (default), ``"auc_trapezoid"``, ``"delta"`` or ``"log_odds"``.
     - ``observe_score``: add ``"score"`` to the observation (default False).
+    - ``observe_class``: add ``"target"`` (and ``"foil"``) to the observation (default False).
     - ``invalid_action_penalty``, ``max_steps``: see above. ``device``: for a classifier given by name.
     - ``render_mode``: ``"rgb_array"`` returns labelled frames (image, canvas with step and score,
       saliency so far); ``"human"`` shows them in a matplotlib window (needs a GUI backend).
@@ -201,6 +209,8 @@ class SaliencyMaskEnv(SaliencySearchEnv):
     - ``"canvas"``: ``Box(0, 1, (C, H, W), float32)``, what the classifier sees now: the image with
       the chosen cells replaced by the substrate.
     - ``"chosen"``: ``Box(0, 1, (rows, cols), float32)``, 1 for the cells chosen so far.
+    - ``"target"`` (only with ``observe_class=True``): ``Box(0, 1, (K,), float32)``, the explained
+      class one-hot; ``"foil"`` likewise for a one-vs-one ``(target, foil)``
     - ``"score"`` (only with ``observe_score=True``): ``Box(-1, 1, (1,), float32)``, the current score
       ``s_k`` of the canvas (black-box feedback).
 
@@ -250,10 +260,11 @@ class SaliencyMaskEnv(SaliencySearchEnv):
     - ``substrate``: ``"zeros"``, ``"mean"``, ``"blur"``, ``"noise"``, a number, a baseline image, a
       callable ``fn(images, targets)`` or a ``Substrate``.
     - ``budget``: cells per episode (default all).
-    - ``target``: ``"predicted"`` (default), ``"label"``, a class id, or a one-vs-one pair
+    - ``target``: ``"predicted"`` (default), ``"label"``, ``"random"`` (a class drawn per episode), a class id, or a one-vs-one pair
       ``(target, foil)`` where ``foil`` is a class id or ``"runner_up"``.
     - ``reward_mode``: ``"auc"`` (default), ``"auc_trapezoid"``, ``"delta"`` or ``"log_odds"``.
     - ``observe_score``: add ``"score"`` to the observation (default False).
+    - ``observe_class``: add ``"target"`` (and ``"foil"``) to the observation (default False).
     - ``invalid_action_penalty``, ``max_steps``: see above. ``device``: for a classifier given by name.
     - ``render_mode``: ``"rgb_array"`` returns labelled frames (image, canvas with step and score,
       saliency so far); ``"human"`` shows them in a matplotlib window (needs a GUI backend).
