@@ -36,7 +36,6 @@ import io
 import json
 import math
 import os
-import tempfile
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -48,7 +47,13 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.policies import BasePolicy
 
 from saliency_gym.agents.algorithms import algorithm_spec, split_hyperparameters
-from saliency_gym.checkpoint import CheckpointError, _refusal_detail, atomic_save, safe_load
+from saliency_gym.checkpoint import (
+    CheckpointError,
+    _refusal_detail,
+    atomic_save,
+    atomic_write,
+    safe_load,
+)
 from saliency_gym.runs import atomic_copy
 
 AGENT_FORMAT = "saliency_gym.agent/v1"
@@ -196,23 +201,13 @@ def export_sb3_zip(
         seed=seed, num_timesteps=int(model.num_timesteps), meta=meta,
     )  # fmt: skip
     text = json.dumps(document, indent=2, sort_keys=True)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)  # ".tmp" as every atomic write (runs.clean_stale_tmp); model.save keeps a suffix
-    try:
-        model.save(tmp_name)
-        with zipfile.ZipFile(tmp_name, mode="a") as archive:
+
+    def write(tmp: Path) -> None:
+        model.save(tmp)  # a path with a suffix is kept as it is (".tmp")
+        with zipfile.ZipFile(tmp, mode="a") as archive:
             archive.writestr(ZIP_META_MEMBER, text)
-        with open(tmp_name, "rb+") as handle:
-            os.fsync(handle.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp_name, 0o666 & ~umask)  # mkstemp makes 0600 files; use the usual mode
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    return path
+
+    return atomic_write(path, write)
 
 
 def is_zip_agent(path: str | os.PathLike[str]) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,24 +22,33 @@ class CheckpointError(ValueError):
     """A checkpoint file exists but cannot be used (corrupt, wrong format, wrong contents)."""
 
 
-def atomic_save(obj: Any, path: str | os.PathLike[str]) -> Path:
-    """Write ``obj`` with :func:`torch.save` to ``path`` atomically and return the path."""
+def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], object]) -> Path:
+    """Write ``path`` atomically: ``write(tmp)`` fills a temporary file in the same folder (named
+    ``.<name>.<random>.tmp``, which :func:`saliency_gym.runs.clean_stale_tmp` removes if a crash
+    leaves it), which is synced, given the usual file mode and renamed over ``path``. A reader
+    sees the old file or the whole new one, never a part; on any error the temporary file goes."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(obj, handle)
-            handle.flush()
+        write(tmp)
+        with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         umask = os.umask(0)
         os.umask(umask)
-        os.chmod(tmp_name, 0o666 & ~umask)  # mkstemp makes 0600 files; use the usual mode
-        os.replace(tmp_name, path)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; use the usual mode
+        os.replace(tmp, path)
     except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def atomic_save(obj: Any, path: str | os.PathLike[str]) -> Path:
+    """Write ``obj`` with :func:`torch.save` to ``path`` atomically and return the path."""
+    return atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
 def resolve_checkpoint(name_or_path: str | os.PathLike[str], shipped: dict[str, Path], kind: str) -> Path:

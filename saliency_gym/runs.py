@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import torch
 
-from saliency_gym.checkpoint import CheckpointError, atomic_save, safe_load
+from saliency_gym.checkpoint import CheckpointError, atomic_save, atomic_write, safe_load
 from saliency_gym.options import Options, check_known_keys
 from saliency_gym.validation import check_float, check_int
 
@@ -452,18 +452,6 @@ def clean_stale_tmp(folder: str | os.PathLike[str], pattern: str = ".*.tmp") -> 
 
 
 def atomic_copy(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> Path:
-    """Copy ``source`` to ``target`` atomically (a temporary file in ``target``'s folder, synced,
-    then :func:`os.replace`), so ``target`` is always a whole copy of ``source``."""
-    target = Path(target)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle, open(source, "rb") as src:
-            shutil.copyfileobj(src, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        shutil.copymode(source, tmp_name)
-        os.replace(tmp_name, target)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    return target
+    """Copy ``source`` to ``target`` atomically (:func:`~saliency_gym.checkpoint.atomic_write`), so
+    ``target`` is always a whole copy of ``source``."""
+    return atomic_write(target, lambda tmp: shutil.copyfile(source, tmp))
