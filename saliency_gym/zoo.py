@@ -144,7 +144,7 @@ def load_classifier(
                 f"{name_or_path!r} takes no architecture overrides, got {sorted(overrides)}"
             )
         kwargs: dict[str, Any] = {} if batch_size is None else {"batch_size": batch_size}
-        return load_efficientnet_lite0(device=device, **kwargs)
+        return load_efficientnet_lite0(device=device, optimize=optimize, **kwargs)
     model, info = load_classifier_module(name_or_path, **overrides)
     name = Path(info["path"]).stem
     classifier = FrozenClassifier(

@@ -51,6 +51,9 @@ def test_preprocessing_is_inside_the_model(efficientnet):
     assert int(resized.argmax()) == int(direct.argmax()) == 967
     with pytest.raises(ValueError, match="overrides"):
         load_classifier("efficientnet_lite0", activation="softplus")
+    eager = load_classifier("efficientnet_lite0", optimize=False, batch_size=2)
+    assert not eager.optimize and eager.batch_size == 2 and efficientnet.optimize
+    torch.testing.assert_close(eager.probs(image[None]), direct, atol=1e-5, rtol=1e-4)
 
 
 @pytest.mark.parametrize("env_id", PRESETS)
