@@ -21,6 +21,7 @@ import torch
 
 from saliency_gym.envs.config import SaliencySearchConfig
 from saliency_gym.envs.engine import BatchedEngine, FloatArray, StepOutcome
+from saliency_gym.envs.episodes import check_int_option
 from saliency_gym.envs.render import render_episode
 from saliency_gym.types import EnvMask, InfoDict, ObsDict
 
@@ -35,6 +36,10 @@ class SaliencyStepOutcome(StepOutcome):
 
     reward_names = ("evidence", "penalty")
     flag_names = ("invalid_action",)
+
+
+#: The reset option of the saliency-search family beside ``image_index``: the class to explain.
+RESET_TARGET_KEYS = ("target",)
 
 
 class SaliencySearchCore(BatchedEngine[SaliencySearchConfig]):
@@ -62,6 +67,8 @@ class SaliencySearchCore(BatchedEngine[SaliencySearchConfig]):
         self.log_odds = np.zeros(num_envs, np.float64)
         self.initial_scores = np.zeros(num_envs, np.float64)
         self.foils = np.full(num_envs, -1, np.int64)
+        #: Episodes whose class was given by ``reset(options={"target": ...})`` (it overrides the rule).
+        self.target_given = np.zeros(num_envs, bool)
 
     # ------------------------------------------------------------------ scoring
     def scores_of(self, probs: torch.Tensor, idx: np.ndarray) -> tuple[FloatArray, FloatArray]:
@@ -208,7 +215,9 @@ class SaliencySearchCore(BatchedEngine[SaliencySearchConfig]):
         return self.canvases_for(idx, self.chosen[idx])
 
     def _load_episodes(self, idx: np.ndarray, seeds: Sequence[int | None] | None, options: dict[str, Any] | None) -> None:
-        batch, images, torch_seeds = self._start_episodes(idx, seeds, options, extra_seeds=self.cfg.substrate.stochastic)
+        batch, images, torch_seeds = self._start_episodes(
+            idx, seeds, options, extra_seeds=self.cfg.substrate.stochastic, extra_keys=RESET_TARGET_KEYS
+        )
         self.chosen[idx] = False
         self.order[idx] = -1
         self.gains[idx] = 0.0
@@ -226,6 +235,11 @@ class SaliencySearchCore(BatchedEngine[SaliencySearchConfig]):
                     self.targets[i] = drawn + int(drawn >= foil)
                 else:
                     self.targets[i] = int(self.rngs[i].integers(k))
+        self.target_given[idx] = False
+        if options is not None and options.get("target") is not None:  # explain this class now
+            requested = check_int_option(options["target"], "target", self.n, self.cfg.classifier.num_classes)
+            self.targets[idx] = requested[idx]
+            self.target_given[idx] = True
         self._fill_substrates(idx, images, torch_seeds)
         self.canvas_np[idx] = self.substrates[idx].cpu().numpy() if self.reveal else batch.images
 
@@ -248,7 +262,8 @@ class SaliencySearchCore(BatchedEngine[SaliencySearchConfig]):
     def _set_targets(self, idx: np.ndarray, image_probs: torch.Tensor | None) -> None:
         if self.cfg.target == "predicted":
             assert image_probs is not None
-            self.targets[idx] = image_probs.argmax(dim=1).cpu().numpy()
+            predicted = image_probs.argmax(dim=1).cpu().numpy()
+            self.targets[idx] = np.where(self.target_given[idx], self.targets[idx], predicted)
         foil = self.cfg.foil
         if foil is None:
             self.foils[idx] = -1

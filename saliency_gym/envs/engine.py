@@ -133,6 +133,7 @@ class BatchedEngine(ABC, Generic[ConfigT]):
         seeds: Sequence[int | None] | None,
         options: dict[str, Any] | None,
         extra_seeds: bool = False,
+        extra_keys: Sequence[str] = (),
     ) -> tuple[Batch, torch.Tensor, list[int | None]]:
         """Draw and load the images of new episodes in ``idx`` and zero their counters.
 
@@ -140,7 +141,7 @@ class BatchedEngine(ABC, Generic[ConfigT]):
         seed per episode (see :func:`~saliency_gym.envs.episodes.draw_episode_images`).
         """
         picks, batch, episode_seeds = draw_episode_images(
-            self.config.data, self.rngs, idx, self.n, seeds, options, extra_seeds=extra_seeds
+            self.config.data, self.rngs, idx, self.n, seeds, options, extra_seeds=extra_seeds, extra_keys=extra_keys
         )
         images = torch.from_numpy(np.ascontiguousarray(batch.images)).to(self.device)
         self.images[idx] = images

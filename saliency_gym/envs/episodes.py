@@ -20,10 +20,13 @@ from saliency_gym.data import Batch, DataSource
 RESET_OPTION_KEYS = ("image_index",)
 
 
-def check_reset_options(options: Any, num_envs: int, num_images: int) -> np.ndarray | None:
+def check_reset_options(
+    options: Any, num_envs: int, num_images: int, extra_keys: Sequence[str] = ()
+) -> np.ndarray | None:
     """Validate the ``options`` of a reset and return the requested image indices, if any.
 
-    ``options`` must be ``None`` or a dict whose keys are among :data:`RESET_OPTION_KEYS`.
+    ``options`` must be ``None`` or a dict whose keys are among :data:`RESET_OPTION_KEYS` and the
+    family's own ``extra_keys`` (checked by the family, e.g. the saliency envs' ``"target"``).
     ``options["image_index"]`` is one int (for every sub-environment) or a sequence / array /
     tensor of ints with one per sub-environment, each in ``[0, num_images)``. Returns an ``int64``
     array of ``num_envs`` indices, or ``None`` when no index was requested.
@@ -38,19 +41,22 @@ def check_reset_options(options: Any, num_envs: int, num_images: int) -> np.ndar
     if not isinstance(options, Mapping):
         raise TypeError(
             f"reset options must be a dict or None, got {type(options).__name__} ({options!r}); "
-            f"allowed keys: {list(RESET_OPTION_KEYS)}"
+            f"allowed keys: {[*RESET_OPTION_KEYS, *extra_keys]}"
         )
-    unknown = sorted(str(key) for key in options if key not in RESET_OPTION_KEYS)
+    allowed_keys = (*RESET_OPTION_KEYS, *extra_keys)
+    unknown = sorted(str(key) for key in options if key not in allowed_keys)
     if unknown:
-        raise ValueError(f"unknown reset option(s) {unknown}; allowed keys: {list(RESET_OPTION_KEYS)}")
+        raise ValueError(f"unknown reset option(s) {unknown}; allowed keys: {list(allowed_keys)}")
     requested = options.get("image_index")
     if requested is None:
         return None
-    return _check_image_index(requested, num_envs, num_images)
+    return check_int_option(requested, "image_index", num_envs, num_images)
 
 
-def _check_image_index(value: Any, num_envs: int, num_images: int) -> np.ndarray:
-    what = "options['image_index']"
+def check_int_option(value: Any, key: str, num_envs: int, upper: int) -> np.ndarray:
+    """``options[key]`` as an ``int64`` array of ``num_envs`` values in ``[0, upper)``: one int for
+    every sub-environment, or a sequence / array / tensor with one per sub-environment."""
+    what = f"options[{key!r}]"
     allowed = f"an int or a sequence of {num_envs} int(s), one per sub-environment"
     if isinstance(value, torch.Tensor):
         value = value.detach().cpu().numpy()
@@ -78,8 +84,8 @@ def _check_image_index(value: Any, num_envs: int, num_images: int) -> np.ndarray
             raise ValueError(f"{what} must be {allowed}; got shape {raw.shape} ({value!r})")
         else:
             array = raw.astype(np.int64)
-    if array.min() < 0 or array.max() >= num_images:
-        raise ValueError(f"{what} must lie in [0, {num_images - 1}], got {array.tolist()}")
+    if array.min() < 0 or array.max() >= upper:
+        raise ValueError(f"{what} must lie in [0, {upper - 1}], got {array.tolist()}")
     return array
 
 
@@ -91,6 +97,7 @@ def draw_episode_images(
     seeds: Sequence[int | None] | None = None,
     options: Mapping[str, Any] | None = None,
     extra_seeds: bool = False,
+    extra_keys: Sequence[str] = (),
 ) -> tuple[np.ndarray, Batch, list[int | None]]:
     """Pick (and load) the images of the episodes starting in sub-environments ``idx``.
 
@@ -98,7 +105,7 @@ def draw_episode_images(
     episode drawn from its generator (for stochastic substrates), else ``None`` each.
     ``options`` are checked by :func:`check_reset_options` (before any generator is re-seeded).
     """
-    requested = check_reset_options(options, num_envs, len(data))
+    requested = check_reset_options(options, num_envs, len(data), extra_keys)
     picks = np.empty(len(idx), np.int64)
     episode_seeds: list[int | None] = []
     for j, i in enumerate(idx):

@@ -142,7 +142,7 @@ class SaliencyRevealEnv(SaliencySearchEnv):
     ## Starting State
     An image is drawn uniformly from the data source with the environment's seeded generator (or
     chosen with ``reset(options={"image_index": i})``); the substrate (default ``blur``) is
-    computed from it; the target is fixed (``target=``). Reset costs one query for the substrate, plus one
+    computed from it; the target follows ``target=`` unless ``reset(options={"target": c})`` names the class to explain for that episode. Reset costs one query for the substrate, plus one
     for the image when the target is the predicted class or the foil the runner-up.
 
     ## Episode End
@@ -238,7 +238,7 @@ class SaliencyMaskEnv(SaliencySearchEnv):
     ## Starting State
     An image is drawn uniformly from the data source with the environment's seeded generator (or
     chosen with ``reset(options={"image_index": i})``); the substrate (default ``zeros``) is
-    computed from it; the target is fixed (``target=``). Reset costs one query for the image.
+    computed from it; the target follows ``target=`` unless ``reset(options={"target": c})`` names the class to explain for that episode. Reset costs one query for the image.
 
     ## Episode End
     Terminated after ``budget`` distinct cells (default: all). Truncated after ``max_steps`` steps

@@ -51,3 +51,24 @@ def test_random_target_rule_is_seeded_and_avoids_the_foil():
     pair = gym.make(ENV, grid=4, observe_class=True, target=("random", 2))
     drawn = {int(pair.reset(seed=s)[0]["target"].argmax()) for s in range(40)}
     assert 2 not in drawn and len(drawn) >= 3
+
+
+def test_reset_option_target_explains_the_requested_class():
+    env = gym.make(ENV, grid=4, observe_class=True)  # rule "predicted", overridden per episode
+    obs, info = env.reset(seed=0, options={"target": 3})
+    assert obs["target"].argmax() == 3 and int(env.unwrapped.core.targets[0]) == 3
+    obs, _ = env.reset(seed=0)  # the next plain reset follows the rule again
+    predicted = int(env.unwrapped.config.classifier.predict(obs["image"][None], count=False)[0])
+    assert obs["target"].argmax() == predicted
+    venv = gym.make_vec(ENV, num_envs=3, vectorization_mode="vector_entry_point", grid=4, observe_class=True)
+    obs, _ = venv.reset(seed=0, options={"target": [0, 4, 2], "image_index": 5})
+    assert obs["target"].argmax(axis=1).tolist() == [0, 4, 2]
+    with pytest.raises(ValueError, match=r"options\['target'\] must lie in \[0, 4\]"):
+        env.reset(options={"target": 5})
+    with pytest.raises(TypeError, match="target"):
+        env.reset(options={"target": 1.5})
+    with pytest.raises(ValueError, match="target and foil|equals the foil"):
+        gym.make(ENV, grid=4, target=("predicted", 2)).reset(options={"target": 2})
+    attack = gym.make("saliency_gym/AttributionAttack-Shapes-v0")
+    with pytest.raises(ValueError, match="unknown reset option"):
+        attack.reset(options={"target": 1})
