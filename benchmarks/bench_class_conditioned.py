@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import torch
 
 from saliency_gym.agents.pretrained import agent_explainer
-from saliency_gym.benchmarks.suite import _mean_ci
+from saliency_gym.benchmarks.suite import mean_ci
 from saliency_gym.data import load_dataset
 from saliency_gym.explainers import Explainer, make_explainer
 from saliency_gym.metrics import insertion_curve
@@ -41,7 +41,7 @@ def class_conditioned_table(agent: str, images: int = 200, classifier_name: str 
     for which, targets in classes.items():
         for method, explainer in methods.items():
             maps = explainer.explain(x, targets).maps
-            mean, ci = _mean_ci(insertion_curve(classifier, x, maps, targets).auc)
+            mean, ci = mean_ci(insertion_curve(classifier, x, maps, targets).auc)
             rows.append({"explained": which, "method": method, "insertion_auc": mean, "insertion_ci": ci, "images": len(x)})
     return rows
 

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import torch
 
 from saliency_gym.agents.pretrained import agent_explainer
-from saliency_gym.benchmarks.suite import _mean_ci
+from saliency_gym.benchmarks.suite import mean_ci
 from saliency_gym.data import load_dataset
 from saliency_gym.explainers import make_explainer
 from saliency_gym.metrics import deletion_curve, insertion_curve
@@ -43,7 +43,7 @@ def transfer_table(images: int = 200, classifiers: Sequence[str] = CLASSIFIERS) 
         for method, (reveal, mask) in methods.items():
             ins = insertion_curve(classifier, batch.images, reveal.explain(batch.images, targets).maps, targets)
             dele = deletion_curve(classifier, batch.images, mask.explain(batch.images, targets).maps, targets)
-            (i, i_ci), (d, d_ci) = _mean_ci(ins.auc), _mean_ci(dele.auc)
+            (i, i_ci), (d, d_ci) = mean_ci(ins.auc), mean_ci(dele.auc)
             rows.append({"classifier": name, "method": method, "insertion_auc": i, "insertion_ci": i_ci,
                          "deletion_auc": d, "deletion_ci": d_ci, "images": len(targets)})  # fmt: skip
     return rows

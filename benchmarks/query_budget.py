@@ -24,17 +24,16 @@ Usage: ``saliency-gym bench --dataset photos [--quick]`` or
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
 
+from saliency_gym.benchmarks.suite import mean_ci, write_tables
 from saliency_gym.classifier import FrozenClassifier
 from saliency_gym.data import DataSource, load_dataset
 from saliency_gym.explainers import Explainer, make_explainer
@@ -77,12 +76,6 @@ class BudgetResult:
     deletion_auc: float
     deletion_ci: float
     seconds_per_image: float
-
-
-def _mean_ci(values: np.ndarray) -> tuple[float, float]:
-    from saliency_gym.benchmarks.suite import _mean_ci as mean_ci
-
-    return mean_ci(values)
 
 
 def budget_methods(classifier: FrozenClassifier, plan: BudgetPlan, agents: Sequence[str] = ()) -> list[tuple[str, str, Callable[[], Explainer]]]:
@@ -161,7 +154,7 @@ def run_query_budget(
         with classifier.uncounted():
             ins = insertion_curve(classifier, x, maps_all, targets, step=plan.curve_step)
             dele = deletion_curve(classifier, x, maps_all, targets, step=plan.curve_step)
-        results.append(BudgetResult(family, label, n, float(np.mean(queries)), *_mean_ci(ins.auc), *_mean_ci(dele.auc), float(np.mean(seconds))))
+        results.append(BudgetResult(family, label, n, float(np.mean(queries)), *mean_ci(ins.auc), *mean_ci(dele.auc), float(np.mean(seconds))))
     meta = {
         "classifier": classifier.name, "data": getattr(data, "name", "data"), "images": n, "size": size,
         "curve_step": plan.curve_step, "seconds": time.perf_counter() - start, "device": str(classifier.device),
@@ -184,14 +177,8 @@ def to_markdown(results: Sequence[BudgetResult]) -> str:
 
 
 def write_results(results: Sequence[BudgetResult], meta: dict[str, Any], out: Path) -> None:
-    """The table as Markdown, CSV and JSON, and the picture as PNG."""
-    (out / "budget.md").write_text(to_markdown(results))
-    rows = [asdict(r) for r in results]
-    with open(out / "budget.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    (out / "budget.json").write_text(json.dumps({"meta": meta, "results": rows}, indent=2))
+    """The table as Markdown, CSV and JSON (``budget.*``), and the picture as PNG."""
+    write_tables(results, out, meta, stem="budget", markdown=to_markdown(results))
     plot_budget(results, out / "budget.png", title=f"{meta['classifier']} on {meta['data']} ({meta['images']} images)")
 
 

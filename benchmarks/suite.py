@@ -19,7 +19,7 @@ from __future__ import annotations
 import csv
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -73,7 +73,7 @@ class MethodResult:
     seconds_ci: float
 
 
-def _mean_ci(values: np.ndarray) -> tuple[float, float]:
+def mean_ci(values: np.ndarray) -> tuple[float, float]:
     """Mean and the half-width of its 95% confidence interval (Student's t, ``scipy.stats.t``)."""
     from scipy import stats
 
@@ -151,8 +151,8 @@ def run_dataset(dataset: str, size: SuiteSize, out: Path, *, device: str | None 
         overlay_maps[method] = maps_all[:4]
         pg = pointing_game(maps_all, masks) if masks is not None else None
         results.append(MethodResult(
-            dataset, method, len(images), *_mean_ci(ins.auc), *_mean_ci(dele.auc),
-            *(_mean_ci(pg) if pg is not None else (None, None)), *_mean_ci(np.array(queries)), *_mean_ci(np.array(seconds)),
+            dataset, method, len(images), *mean_ci(ins.auc), *mean_ci(dele.auc),
+            *(mean_ci(pg) if pg is not None else (None, None)), *mean_ci(np.array(queries)), *mean_ci(np.array(seconds)),
         ))  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
     stem = dataset.replace("/", "_")
@@ -200,11 +200,17 @@ def run_suite(size: str = "quick", datasets: tuple[str, ...] = ("shapes", "digit
 
 def write_results(results: list[MethodResult], out: Path, meta: dict[str, Any]) -> None:
     """``results.md``, ``results.csv`` and ``results.json`` (with ``meta``) in ``out``."""
+    write_tables(results, out, meta, stem="results", markdown=to_markdown(results))
+
+
+def write_tables(rows: Sequence[Any], out: Path, meta: dict[str, Any], *, stem: str, markdown: str) -> None:
+    """A benchmark's rows (dataclasses) as ``<stem>.md`` (the given Markdown), ``<stem>.csv`` and
+    ``<stem>.json`` (with ``meta``) in ``out``."""
     out.mkdir(parents=True, exist_ok=True)
-    (out / "results.md").write_text(to_markdown(results))
-    rows = [asdict(r) for r in results]
-    with open(out / "results.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+    (out / f"{stem}.md").write_text(markdown)
+    dicts = [asdict(r) for r in rows]
+    with open(out / f"{stem}.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(dicts[0]))
         writer.writeheader()
-        writer.writerows(rows)
-    (out / "results.json").write_text(json.dumps({"meta": meta, "results": rows}, indent=2))
+        writer.writerows(dicts)
+    (out / f"{stem}.json").write_text(json.dumps({"meta": meta, "results": dicts}, indent=2))

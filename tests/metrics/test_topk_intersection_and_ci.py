@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from saliency_gym.benchmarks.suite import _mean_ci
+from saliency_gym.benchmarks.suite import mean_ci
 from saliency_gym.metrics import top_k_intersection_with_mask, top_k_iou
 
 
@@ -27,8 +27,8 @@ def test_top_k_intersection_with_empty_mask_is_nan():
 
 
 def test_bench_confidence_interval_is_students_t():
-    mean, half = _mean_ci(np.array([1.0, 2.0, 3.0]))
+    mean, half = mean_ci(np.array([1.0, 2.0, 3.0]))
     # sd = 1, sem = 1/sqrt(3), t(0.975, 2) = 4.302653
     assert mean == 2.0 and half == pytest.approx(4.302653 / np.sqrt(3), rel=1e-6)
-    assert _mean_ci(np.array([5.0])) == (5.0, 0.0)
-    assert np.isnan(_mean_ci(np.array([np.nan]))[0])
+    assert mean_ci(np.array([5.0])) == (5.0, 0.0)
+    assert np.isnan(mean_ci(np.array([np.nan]))[0])
