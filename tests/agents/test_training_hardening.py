@@ -155,12 +155,15 @@ def test_sigterm_sigint_and_sigkill_then_resume_reach_the_same_step(tmp_path):
     config = tmp_path / "c.yaml"
     small = {"n_envs": 4, "n_steps": 16, "batch_size": 32, "n_epochs": 1, "env_kwargs": {"grid": 2}}
     config.write_text(yaml.safe_dump({"default": {"maskable_ppo": small}}))
-    total = 256
+    total = 1024  # 16 rollouts: far more than a run gets through between its step_64 file and SIGSTOP
     outs = {sig: tmp_path / sig.name for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGKILL)}
     procs = {sig: _cli(out, config, total) for sig, out in outs.items()}
     for sig, proc in procs.items():
         _wait_for(outs[sig] / "checkpoints" / "step_64.pt", proc)
-        proc.send_signal(sig)
+        proc.send_signal(signal.SIGSTOP)  # freeze it mid-run while the others catch up
+    for sig, proc in procs.items():
+        proc.send_signal(sig)  # delivered on SIGCONT, as a scheduler's signal would be at any time
+        proc.send_signal(signal.SIGCONT)
     for sig, proc in procs.items():
         _, err = proc.communicate(timeout=60)
         if sig == signal.SIGKILL:
