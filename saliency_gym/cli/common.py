@@ -31,6 +31,23 @@ def add_device_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--engine {local,ray}`` and where Ray runs (``--address``, ``--num-cpus``).
+
+    ``local`` (the default) runs in this process; ``ray`` runs the same work through
+    :mod:`saliency_gym.distributed` (the ``[ray]`` extra), on the cluster at ``--address`` (or
+    ``RAY_ADDRESS``), else on a Ray instance started on this machine with ``--num-cpus`` CPUs.
+    """
+    group = parser.add_argument_group("engine")
+    group.add_argument("--engine", choices=("local", "ray"), default="local",
+                       help="where the work runs: this process (default) or a Ray cluster")
+    group.add_argument("--address", default=None,
+                       help="Ray cluster address (from `ray start --head`; 'auto' for the local one); "
+                            "default: $RAY_ADDRESS, else a Ray instance started on this machine")
+    group.add_argument("--num-cpus", type=positive_int, default=None,
+                       help="CPUs of a Ray instance started here (default: all)")
+
+
 def _number(text: str, kind: type) -> float:
     try:
         return kind(text)
