@@ -39,7 +39,10 @@ def test_hyperparameters_yaml(tiny_config):
     params = load_hyperparameters(ENV, "maskable_ppo")
     assert params["gamma"] == 1.0 and params["env_kwargs"] == {"grid": 8}
     n_envs, env_kwargs, kwargs = split_hyperparameters(params)
-    assert n_envs == 16 and kwargs["policy_kwargs"]["features_extractor_class"] is SaliencyCNN
+    assert n_envs == 16 and "policy" not in kwargs and "n_timesteps" not in kwargs
+    policy = ALGORITHMS["maskable_ppo"].policy_class(
+        gym.make(ENV, grid=8).observation_space, gym.spaces.Discrete(64), lambda _: 0.0, **kwargs["policy_kwargs"])
+    assert isinstance(policy.features_extractor, SaliencyCNN)
     layered = load_hyperparameters(ENV, "maskable_ppo", tiny_config)
     assert layered["n_steps"] == 16 and layered["gamma"] == 1.0
     with pytest.raises(ValueError, match="unknown algorithm 'sac'"):
