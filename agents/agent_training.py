@@ -238,8 +238,22 @@ class SaliencyEvalCallback(BaseCallback):
         self.venv, self.images, self.every = venv, images, every
         self.history: list[dict[str, float]] = []
         self._next: int | None = None
+        self._started = time.perf_counter()
+        self._eval_seconds = 0.0
+
+    def _on_training_start(self) -> None:
+        self._started, self._eval_seconds = time.perf_counter(), 0.0
 
     def evaluate(self) -> dict[str, float]:
+        """Evaluate now; ``"seconds"`` is this call's training wall time so far, evaluations excluded
+        (the x axis of learning curves over time)."""
+        began = time.perf_counter()
+        result = self._evaluate()
+        result["seconds"] = began - self._started - self._eval_seconds
+        self._eval_seconds += time.perf_counter() - began
+        return result
+
+    def _evaluate(self) -> dict[str, float]:
         cfg = self.venv.venv.config
         classifier = cfg.classifier
         explainer = PolicyExplainer(
