@@ -28,6 +28,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.logger import HParam, Image
 from stable_baselines3.common.utils import configure_logger
@@ -82,6 +83,7 @@ class AgentTrainingConfig(Options):
     eval_images: int = 32
     progress: bool = True
     device: str = "auto"
+    init_from: str | os.PathLike[str] | None = None
 
     def validate(self) -> AgentTrainingConfig:
         algorithm_spec(self.algo)
@@ -104,6 +106,8 @@ class AgentTrainingConfig(Options):
         if self.env_kwargs is not None and not isinstance(self.env_kwargs, dict):
             raise TypeError(f"env_kwargs must be a dict, got {type(self.env_kwargs).__name__}")
         self.resume, self.progress = bool(self.resume), bool(self.progress)
+        if self.init_from is not None and not isinstance(self.init_from, (str, os.PathLike)):
+            raise TypeError(f"init_from must be an agent name or path, got {type(self.init_from).__name__}")
         return self
 
     @property
@@ -314,6 +318,7 @@ def train_agent(
     eval_images: int = 32,
     progress: bool = True,
     device: str = "auto",
+    init_from: str | os.PathLike[str] | None = None,
 ) -> TrainResult:
     """Train (or resume) an agent and save it to ``<out>/final.pt`` and, as a standard SB3 zip with
     our metadata inside, ``<out>/final.zip``.
@@ -335,13 +340,35 @@ def train_agent(
         eval_images: held-out test images for the evaluation callback.
         progress: show a progress bar.
         device: torch device of the policy (``"auto"``: CUDA when available).
+        init_from: start from this agent's weights (a shipped name or a ``.pt``/``.zip`` file of
+            the same algorithm and network) instead of a fresh network: fine-tuning, e.g. to
+            another classifier (``env_kwargs={"classifier": "shapes_robust"}``). Ignored when
+            resuming (the checkpoint has the weights).
     """
     cfg = AgentTrainingConfig.from_kwargs(
         env_id=env_id, algo=algo, timesteps=timesteps, seed=seed, out=out, config=config, resume=resume,
         n_envs=n_envs, env_kwargs=env_kwargs, checkpoint_every=checkpoint_every, eval_every=eval_every,
-        eval_images=eval_images, progress=progress, device=device,
+        eval_images=eval_images, progress=progress, device=device, init_from=init_from,
     )  # fmt: skip
     return train_with_config(cfg)
+
+
+def initialise_from_agent(model: BaseAlgorithm, algo: str, agent: str | os.PathLike[str]) -> None:
+    """Load a trained agent's policy weights into ``model`` (fine-tuning starts from them).
+
+    Raises ``ValueError`` when the agent was trained with another algorithm or its network does not
+    fit this model's (other hyperparameters, grid or observation).
+    """
+    from saliency_gym.agents.pretrained import resolve_agent_path
+
+    path = resolve_agent_path(agent)
+    payload = load_agent_payload(path)
+    if payload["algo"] != algo:
+        raise ValueError(f"init_from: {path} is a {payload['algo']} agent; this run trains {algo}")
+    try:
+        model.policy.load_state_dict(payload["policy_state"])
+    except RuntimeError as exc:
+        raise ValueError(f"init_from: the weights of {path} do not fit this run's network: {exc}") from None
 
 
 def storable_env_kwargs(env_kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -460,6 +487,8 @@ def _train_locked(cfg: AgentTrainingConfig, out: Path, ckpt_dir: Path, last: Pat
     )
     if payload is not None:
         restore_model(payload, model)
+    elif cfg.init_from is not None:
+        initialise_from_agent(model, algo, cfg.init_from)
     save_kwargs: dict[str, Any] = dict(
         algo=algo,
         env_id=env_id,
@@ -474,7 +503,7 @@ def _train_locked(cfg: AgentTrainingConfig, out: Path, ckpt_dir: Path, last: Pat
     signals = SignalStop()
     stopper = StopCallback(signals)
     run_settings = {"env_id": env_id, "algo": algo, "seed": seed, "n_envs": n_envs, "timesteps": cfg.timesteps,
-                    "env_kwargs": stored_env_kwargs, **hyperparameters}  # fmt: skip
+                    "env_kwargs": stored_env_kwargs, "init_from": str(cfg.init_from or ""), **hyperparameters}  # fmt: skip
     callbacks: list[BaseCallback] = [stopper, HParamsCallback(hparam_values(run_settings))]
     evaluator = None
     eval_source = (
@@ -528,17 +557,14 @@ def _train_locked(cfg: AgentTrainingConfig, out: Path, ckpt_dir: Path, last: Pat
             model.set_logger(configure_logger(0, str(out / "tb"), "run", reset_num_timesteps=False))
             evaluator.init_callback(model)
         final_eval = evaluator.final()
-    final = save_agent(
-        model,
-        out / "final.pt",
-        **save_kwargs,
-        with_optimizer=False,
-        meta={"train_seconds": seconds, **final_eval},
-    )
+    meta: dict[str, Any] = {"train_seconds": seconds, **final_eval}
+    if cfg.init_from is not None:
+        meta["init_from"] = str(cfg.init_from)
+    final = save_agent(model, out / "final.pt", **save_kwargs, with_optimizer=False, meta=meta)
     # The same agent as a standard SB3 zip (MaskablePPO.load / PPO.load open it), metadata inside;
     # environment arguments JSON cannot hold (an array substrate, say) leave final.pt alone.
     try:
-        save_agent(model, out / "final.zip", **save_kwargs, meta={"train_seconds": seconds, **final_eval}, format="zip")
+        save_agent(model, out / "final.zip", **save_kwargs, meta=meta, format="zip")
     except TypeError as exc:
         warnings.warn(f"final.zip not written: {exc}", UserWarning, stacklevel=3)
     if planned > start_step or evaluator is not None:

@@ -9,3 +9,28 @@ def test_transfer_table_rows():
     assert all(r["classifier"] == "shapes_robust" and r["images"] == 4 for r in rows)
     assert all(0.0 <= r["insertion_auc"] <= 1.0 and 0.0 <= r["deletion_auc"] <= 1.0 for r in rows)
     assert to_markdown(rows).count("| shapes_robust |") == 3
+
+
+def test_finetuned_agents_get_a_row_and_are_reused(tmp_path):
+    rows = transfer_table(images=4, classifiers=("shapes_robust",), finetune=64, runs=tmp_path)
+    (tuned,) = [r for r in rows if r["method"] == "agent (fine-tuned)"]
+    assert tuned["finetune_steps"] == 64 and tuned["finetune_seconds"] > 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["shapes_mask_to_shapes_robust_64", "shapes_reveal_to_shapes_robust_64"]
+    # the fine-tuned agents explain against the other classifier and start from the shipped weights
+    from saliency_gym.agents.agent_checkpoints import load_agent_payload
+
+    payload = load_agent_payload(tmp_path / "shapes_reveal_to_shapes_robust_64" / "final.pt")
+    assert payload["env_kwargs"]["classifier"] == "shapes_robust" and payload["meta"]["init_from"] == "shapes_reveal"
+
+
+def test_init_from_refuses_another_algorithm_or_network(tmp_path):
+    import pytest
+
+    from saliency_gym.agents.agent_training import train_agent
+
+    env = "saliency_gym/SaliencyReveal-Shapes-v0"
+    with pytest.raises(ValueError, match="is a maskable_ppo agent; this run trains ppo"):
+        train_agent(env, "ppo", 64, out=tmp_path / "a", init_from="shapes_reveal", progress=False, n_envs=2)
+    with pytest.raises(ValueError, match="do not fit this run's network"):
+        train_agent(env, "maskable_ppo", 64, out=tmp_path / "b", init_from="shapes_reveal", progress=False, n_envs=2,
+                    env_kwargs={"observe_class": True})
