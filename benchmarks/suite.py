@@ -12,6 +12,12 @@ Every number is a mean over images with a 95% confidence interval (Student's t w
 degrees of freedom, ``scipy.stats.t``; seconds are measured per chunk of images). Results are written as
 Markdown, CSV and JSON, with PNGs of the mean insertion/deletion curves per method and a grid of
 saliency overlays.
+
+The work is done chunk by chunk (:func:`explain_chunk`: a fresh explainer per chunk of
+``SuiteSize.chunk`` images, curves per chunk) and merged by :func:`merge_dataset`; a Ray sweep
+(``bench --engine ray``, :mod:`saliency_gym.distributed.ray_bench`) runs the same chunks on other
+processes and merges them with the same function, so both give the same numbers. With several
+seeds, every method runs once per seed and per-image values are averaged over seeds.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ import csv
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +39,9 @@ from saliency_gym.agents.pretrained import agent_explainer, shipped_agents
 from saliency_gym.baselines import make_explainer
 from saliency_gym.classifier import FrozenClassifier
 from saliency_gym.data import DataSource, load_dataset
-from saliency_gym.explainers import Explainer
+from saliency_gym.explainers import Explainer, explainer_options
 from saliency_gym.metrics import (
+    CurveResult,
     deletion_curve,
     insertion_curve,
     plot_insertion_deletion_curves,
@@ -87,33 +94,71 @@ def mean_ci(values: np.ndarray) -> tuple[float, float]:
     return float(values.mean()), float(half)
 
 
-def default_methods(classifier: FrozenClassifier, dataset: str, size: SuiteSize) -> dict[str, Callable[[], Explainer]]:
-    """Factories of every method compared on ``dataset`` (agents only where one is shipped)."""
+#: Images whose maps the overlay PNG shows (the first ones of the dataset).
+OVERLAY_IMAGES = 4
+
+
+def default_methods(classifier: FrozenClassifier, dataset: str, size: SuiteSize,
+                    seed: int = 0) -> dict[str, Callable[[], Explainer]]:  # fmt: skip
+    """Factories of every method compared on ``dataset`` (agents only where one is shipped).
+
+    ``seed`` seeds the stochastic methods (RISE's masks, the random policy, the random map, the
+    stochastic baselines of Captum methods); deterministic ones ignore it."""
     methods: dict[str, Callable[[], Explainer]] = {}
     for mode in ("reveal", "mask"):
         name = f"{dataset}_{mode}"
         if name in shipped_agents():
-            methods[f"agent-{mode}"] = lambda name=name: agent_explainer(name, classifier)
+            methods[f"agent-{mode}"] = _shared(lambda name=name: agent_explainer(name, classifier))
     if size.greedy:
         methods["greedy-reveal"] = lambda: PolicyExplainer(classifier, GreedyPolicy(), mode="reveal", name="greedy-reveal")
         methods["greedy-mask"] = lambda: PolicyExplainer(classifier, GreedyPolicy(), mode="mask", name="greedy-mask")
-    methods["random-policy"] = lambda: PolicyExplainer(classifier, RandomPolicy(), name="random-policy")
-    methods[f"rise-{size.rise_masks}"] = lambda: make_explainer("rise", classifier, n_masks=size.rise_masks)
+    methods["random-policy"] = lambda: PolicyExplainer(classifier, RandomPolicy(seed), name="random-policy")
+    methods[f"rise-{size.rise_masks}"] = lambda: make_explainer("rise", classifier, n_masks=size.rise_masks, seed=seed)
     for name in ("occlusion", "gradcam", "integrated_gradients", "gradient", "random"):
-        methods[name] = lambda name=name: make_explainer(name, classifier)
+        options = {"seed": seed} if "seed" in explainer_options(name) else {}
+        methods[name] = lambda name=name, options=options: make_explainer(name, classifier, **options)
     return methods
 
 
-def run_dataset(dataset: str, size: SuiteSize, out: Path, *, device: str | None = None,
-                methods: dict[str, Callable[[], Explainer]] | None = None, progress: bool = True,
-                classifier: FrozenClassifier | None = None, source: DataSource | None = None) -> list[MethodResult]:  # fmt: skip
-    """Explain ``size.images`` test images with every method and score them.
+def _shared(factory: Callable[[], Explainer]) -> Callable[[], Explainer]:
+    """``factory`` built once and its explainer shared by every call: for deterministic explainers
+    that are costly to build (a trained agent's checkpoint takes about a second to load), whose
+    maps do not depend on earlier calls, so sharing changes no number."""
+    built: list[Explainer] = []
 
-    ``dataset`` names a shipped classifier and its test data; or pass your own ``classifier`` and
-    ``source`` (the rows are then labelled ``<classifier>/<source>``). Maps explain the predicted
-    class. A method that cannot run on the classifier (Grad-CAM on a TorchScript model, say) is
-    skipped with a message. ``progress`` shows a bar over the methods (named as they run) on
-    standard error."""
+    def make() -> Explainer:
+        if not built:
+            built.append(factory())
+        return built[0]
+
+    return make
+
+
+@dataclass
+class DatasetContext:
+    """One row group of the suite: the classifier, its first ``images`` test images, their
+    evidence masks (or ``None``) and the explained (predicted) classes.
+
+    The local run and every Ray worker build it with :func:`prepare_dataset`, so both explain the
+    same images for the same targets."""
+
+    label: str
+    classifier: FrozenClassifier
+    source: DataSource
+    images: np.ndarray
+    masks: np.ndarray | None
+    targets: np.ndarray
+
+    @property
+    def stem(self) -> str:
+        """The label as a file-name part (``net/images`` -> ``net_images``)."""
+        return self.label.replace("/", "_")
+
+
+def prepare_dataset(dataset: str, size: SuiteSize, *, device: str | None = None,
+                    classifier: FrozenClassifier | None = None, source: DataSource | None = None) -> DatasetContext:  # fmt: skip
+    """Load ``dataset``'s shipped classifier and test images (or take ``classifier`` and
+    ``source``, labelled ``<classifier>/<source>``) and predict the classes to explain."""
     if classifier is None:
         classifier = load_classifier(dataset, device=device)
         source = load_dataset(classifier.meta["dataset"], "test", n=size.images) if dataset != "digits" else load_dataset("digits", "test")
@@ -123,45 +168,185 @@ def run_dataset(dataset: str, size: SuiteSize, out: Path, *, device: str | None 
         dataset = f"{classifier.name}/{source.name}"
     assert source is not None
     batch = source.get_batch(np.arange(min(size.images, len(source))))
-    images, masks = batch.images, batch.masks
-    targets = classifier.predict(images, count=False).cpu().numpy()
-    methods = methods or default_methods(classifier, dataset, size)
+    targets = classifier.predict(batch.images, count=False).cpu().numpy()
+    return DatasetContext(dataset, classifier, source, batch.images, batch.masks, targets)
+
+
+def chunk_starts(n_images: int, chunk: int) -> list[int]:
+    """First image of every chunk: the unit of work of the local run and of a Ray shard."""
+    if n_images < 0 or chunk < 1:
+        raise ValueError(f"need n_images >= 0 and chunk >= 1, got {n_images} and {chunk}")
+    return list(range(0, n_images, chunk))
+
+
+@dataclass
+class ChunkValues:
+    """The raw per-image values of one method with one seed on one chunk of images.
+
+    This is what a Ray shard computes and saves; :func:`merge_method` turns the chunks of a method
+    into its table row exactly as the local run does (the local run is the same chunks in order).
+    ``skipped`` holds the reason when the method cannot run on this classifier (then the arrays
+    are empty)."""
+
+    method: str
+    seed: int
+    start: int
+    insertion: CurveResult | None
+    deletion: CurveResult | None
+    pointing: np.ndarray | None
+    queries: np.ndarray
+    seconds: float
+    overlay_maps: np.ndarray
+    skipped: str | None = None
+
+
+def explain_chunk(ctx: DatasetContext, factory: Callable[[], Explainer], method: str, seed: int,
+                  start: int, chunk: int) -> ChunkValues:  # fmt: skip
+    """Explain images ``start:start + chunk`` of ``ctx`` with a fresh explainer and score them.
+
+    A fresh explainer per chunk (warmed up on the chunk's first image, which is not timed) makes a
+    chunk's maps independent of which chunks ran before it in the same process, so sharding the
+    images over workers gives the numbers of the local run exactly (the random-map explainer,
+    say, draws successive maps from one generator). Curves are computed per chunk for the same
+    reason (the classifier's batches then hold the same images in both runs)."""
+    try:
+        explainer = factory()
+    except (TypeError, ValueError) as exc:  # e.g. Grad-CAM on a TorchScript model: skip, say why
+        empty = np.zeros(0)
+        return ChunkValues(method, seed, start, None, None, None, empty, float("nan"), empty, skipped=str(exc))
+    part = slice(start, start + chunk)
+    images, targets = ctx.images[part], ctx.targets[part]
+    explainer.explain(images[:1], targets[:1])  # warm-up: first-call set-up is not timed
+    explanation = explainer.explain(images, targets)
+    maps, n = explanation.maps, len(explanation.maps)
+    ins = insertion_curve(ctx.classifier, images, maps, targets)
+    dele = deletion_curve(ctx.classifier, images, maps, targets)
+    pg = pointing_game(maps, ctx.masks[part]) if ctx.masks is not None else None
+    return ChunkValues(method, seed, start, ins, dele, pg, np.full(n, explanation.queries / n),
+                       explanation.seconds / n, np.asarray(maps[: max(0, OVERLAY_IMAGES - start)]))  # fmt: skip
+
+
+def concat_curves(parts: Sequence[CurveResult]) -> CurveResult:
+    """Curves of several image batches (same mode and steps) as one :class:`CurveResult`."""
+    if not parts:
+        raise ValueError("concat_curves needs at least one CurveResult")
+    first = parts[0]
+    return replace(
+        first, curves=np.concatenate([p.curves for p in parts]), auc=np.concatenate([p.auc for p in parts]),
+        targets=np.concatenate([p.targets for p in parts]), queries=sum(p.queries for p in parts),
+        foils=None if first.foils is None else np.concatenate([p.foils for p in parts if p.foils is not None]),
+    )  # fmt: skip
+
+
+def merge_method(label: str, n_images: int, chunks: Sequence[ChunkValues]) -> tuple[MethodResult, tuple[CurveResult, CurveResult], np.ndarray]:  # fmt: skip
+    """One method's table row, its curves (for the plot) and its overlay maps from its chunks.
+
+    Per-image values are averaged over seeds, then each number is a mean over images with its 95%
+    CI (so with one seed, the values of the images themselves); seconds are per chunk."""
+    seeds = sorted({c.seed for c in chunks})
+    by_seed = [sorted((c for c in chunks if c.seed == s), key=lambda c: c.start) for s in seeds]
+    for s, parts in zip(seeds, by_seed, strict=True):
+        if sum(len(c.queries) for c in parts) != n_images:
+            raise ValueError(f"{label} {chunks[0].method} seed {s}: chunks cover "
+                             f"{sum(len(c.queries) for c in parts)} of {n_images} images")  # fmt: skip
+    ins = [concat_curves([c.insertion for c in parts if c.insertion is not None]) for parts in by_seed]
+    dele = [concat_curves([c.deletion for c in parts if c.deletion is not None]) for parts in by_seed]
+    per_image = lambda arrays: np.mean(np.stack(arrays), axis=0)  # noqa: E731 - mean over seeds
+    queries = per_image([np.concatenate([c.queries for c in parts]) for parts in by_seed])
+    seconds = np.array([c.seconds for parts in by_seed for c in parts])
+    pg = None
+    if by_seed[0][0].pointing is not None:
+        pg = per_image([np.concatenate([c.pointing for c in parts if c.pointing is not None]) for parts in by_seed])
+    row = MethodResult(
+        label, chunks[0].method, n_images, *mean_ci(per_image([r.auc for r in ins])), *mean_ci(per_image([r.auc for r in dele])),
+        *(mean_ci(pg) if pg is not None else (None, None)), *mean_ci(queries), *mean_ci(seconds),
+    )  # fmt: skip
+    overlay = np.concatenate([c.overlay_maps for c in by_seed[0]])
+    return row, (concat_curves(ins), concat_curves(dele)), overlay
+
+
+def merge_dataset(ctx: DatasetContext, methods: Sequence[str], chunks: Sequence[ChunkValues], out: Path,
+                  *, report: Callable[[str], object] = print) -> list[MethodResult]:  # fmt: skip
+    """Rows of every method (in ``methods`` order) and the dataset's curve and overlay PNGs in ``out``.
+
+    Skipped methods are reported once through ``report`` and left out, as in the local run."""
     results, curves, overlay_maps = [], {}, {}
-    bar = tqdm(methods.items(), desc=dataset, unit="method", disable=not progress, dynamic_ncols=True)
-    for method, factory in bar:
-        bar.set_postfix_str(method)
-        try:
-            explainer = factory()
-        except (TypeError, ValueError) as exc:  # e.g. Grad-CAM on a TorchScript model: skip, say why
-            tqdm.write(f"{dataset}: skipping {method}: {exc}")
+    for method in methods:
+        mine = [c for c in chunks if c.method == method]
+        skipped = next((c.skipped for c in mine if c.skipped is not None), None)
+        if skipped is not None:
+            report(f"{ctx.label}: skipping {method}: {skipped}")
             continue
-        explainer.explain(images[:1], targets[:1])  # warm-up: first-call set-up is not timed
-        maps, queries, seconds = [], [], []
-        for start in range(0, len(images), size.chunk):
-            chunk = slice(start, start + size.chunk)
-            explanation = explainer.explain(images[chunk], targets[chunk])
-            n = len(explanation.maps)
-            maps.append(explanation.maps)
-            queries += [explanation.queries / n] * n
-            seconds.append(explanation.seconds / n)
-        maps_all = np.concatenate(maps)
-        ins = insertion_curve(classifier, images, maps_all, targets)
-        dele = deletion_curve(classifier, images, maps_all, targets)
-        curves[method] = (ins, dele)
-        overlay_maps[method] = maps_all[:4]
-        pg = pointing_game(maps_all, masks) if masks is not None else None
-        results.append(MethodResult(
-            dataset, method, len(images), *mean_ci(ins.auc), *mean_ci(dele.auc),
-            *(mean_ci(pg) if pg is not None else (None, None)), *mean_ci(np.array(queries)), *mean_ci(np.array(seconds)),
-        ))  # fmt: skip
+        row, curves[method], overlay_maps[method] = merge_method(ctx.label, len(ctx.images), mine)
+        results.append(row)
     out.mkdir(parents=True, exist_ok=True)
-    stem = dataset.replace("/", "_")
-    names = classifier.class_names or source.class_names
-    plot_insertion_deletion_curves(curves, out / f"curves_{stem}.png", title=f"{dataset}: insertion / deletion")
-    save_saliency_grid(images[:4], overlay_maps, out / f"overlays_{stem}.png",
-                       row_titles=[names[int(t)] for t in targets[:4]],
-                       masks=None if masks is None else masks[:4], title=f"{dataset}: saliency maps")  # fmt: skip
+    names = ctx.classifier.class_names or ctx.source.class_names
+    k = OVERLAY_IMAGES
+    plot_insertion_deletion_curves(curves, out / f"curves_{ctx.stem}.png", title=f"{ctx.label}: insertion / deletion")
+    save_saliency_grid(ctx.images[:k], overlay_maps, out / f"overlays_{ctx.stem}.png",
+                       row_titles=[names[int(t)] for t in ctx.targets[:k]],
+                       masks=None if ctx.masks is None else ctx.masks[:k], title=f"{ctx.label}: saliency maps")  # fmt: skip
     return results
+
+
+def select_methods(methods: dict[str, Callable[[], Explainer]], names: Sequence[str] | None) -> dict[str, Callable[[], Explainer]]:  # fmt: skip
+    """The factories of ``names`` (in the suite's order), all of them for ``None``; a name the
+    suite does not have on this dataset is a ``ValueError`` listing those it has."""
+    if names is None:
+        return methods
+    if isinstance(names, str):
+        raise TypeError(f"method names must be a sequence of str, got the str {names!r}")
+    unknown = [n for n in names if n not in methods]
+    if unknown:
+        raise ValueError(f"unknown methods {unknown}; this suite has {list(methods)}")
+    return {n: f for n, f in methods.items() if n in set(names)}
+
+
+def run_dataset(dataset: str, size: SuiteSize, out: Path, *, device: str | None = None,
+                methods: dict[str, Callable[[], Explainer]] | None = None, progress: bool = True,
+                classifier: FrozenClassifier | None = None, source: DataSource | None = None,
+                seeds: Sequence[int] = (0,), only: Sequence[str] | None = None) -> list[MethodResult]:  # fmt: skip
+    """Explain ``size.images`` test images with every method and score them.
+
+    ``dataset`` names a shipped classifier and its test data; or pass your own ``classifier`` and
+    ``source`` (the rows are then labelled ``<classifier>/<source>``). Maps explain the predicted
+    class. Every method runs once per seed in ``seeds`` (per-image values are averaged over seeds;
+    ``methods`` given here are the same for every seed; ``only`` keeps some of the default
+    methods, by name, e.g. ``["rise-500", "gradcam"]``). Images are explained in chunks of
+    ``size.chunk`` (:func:`explain_chunk`), the unit a Ray sweep shards
+    (:mod:`saliency_gym.distributed.ray_bench`), which gives the same numbers. A method that
+    cannot run on the classifier (Grad-CAM on a TorchScript model, say) is skipped with a message.
+    ``progress`` shows a bar over the methods (named as they run) on standard error."""
+    seeds = check_seeds(seeds)
+    ctx = prepare_dataset(dataset, size, device=device, classifier=classifier, source=source)
+    per_seed = {s: methods or select_methods(default_methods(ctx.classifier, ctx.label, size, seed=s), only) for s in seeds}
+    names = list(per_seed[seeds[0]])
+    chunks: list[ChunkValues] = []
+    bar = tqdm(names, desc=ctx.label, unit="method", disable=not progress, dynamic_ncols=True)
+    for method in bar:
+        bar.set_postfix_str(method)
+        for s in seeds:
+            for start in chunk_starts(len(ctx.images), size.chunk):
+                chunks.append(explain_chunk(ctx, per_seed[s][method], method, s, start, size.chunk))
+                if chunks[-1].skipped is not None:
+                    break
+            if chunks[-1].skipped is not None:
+                break
+    return merge_dataset(ctx, names, chunks, out, report=tqdm.write)
+
+
+def check_seeds(seeds: Sequence[int]) -> list[int]:
+    """``seeds`` as a list of distinct non-negative ints (a clear error otherwise)."""
+    if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Sequence) or len(seeds) == 0:
+        raise TypeError(f"seeds must be a non-empty sequence of ints, got {seeds!r}")
+    out = []
+    for s in seeds:
+        if isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 0:
+            raise ValueError(f"seeds must be non-negative ints, got {s!r}")
+        out.append(int(s))
+    if len(set(out)) != len(out):
+        raise ValueError(f"seeds must be distinct, got {list(seeds)}")
+    return out
 
 
 def _fmt(mean: float | None, ci: float | None, digits: int = 3) -> str:

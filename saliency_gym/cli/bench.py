@@ -4,6 +4,11 @@
 shapes and digits). ``--model`` with ``--data`` (the shared model arguments of
 :func:`saliency_gym.cli.common.add_model_arguments`) adds your own classifier and images as one
 more row group, named ``<model>/<data>``; given alone, only that pair is benchmarked.
+
+``--seeds`` runs every method once per seed (per-image values are averaged over seeds).
+``--engine ray`` shards the same grid (row group x method x seed x chunk of images) over a Ray
+cluster (:mod:`saliency_gym.distributed.ray_bench`) and writes the same tables and PNGs; a
+stopped sweep run again computes only the shards it had not finished.
 """
 
 from __future__ import annotations
@@ -14,8 +19,10 @@ from pathlib import Path
 
 from saliency_gym.cli.common import (
     add_device_argument,
+    add_engine_arguments,
     add_model_arguments,
     build_model_and_data,
+    non_negative_int,
     positive_int,
 )
 from saliency_gym.runs import check_output_dir
@@ -46,11 +53,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help=f"shipped classifier/dataset pairs (default: {' '.join(DEFAULT_DATASETS)}; none with --model); "
                         "'photos' runs the query-budget benchmark of EfficientNet-Lite0 on the held-out photographs "
                         "(insertion/deletion AUC against classifier queries per image; needs the imagenet extra)")  # fmt: skip
+    parser.add_argument("--seeds", nargs="+", type=non_negative_int, default=[0], metavar="SEED",
+                        help="seeds of the stochastic methods (RISE, random policy, random map); every method "
+                        "runs once per seed and per-image values are averaged over seeds (default: 0)")  # fmt: skip
+    parser.add_argument("--methods", nargs="+", default=None, metavar="METHOD",
+                        help="run only these of the suite's methods, e.g. rise-500 gradcam (default: all)")  # fmt: skip
     parser.add_argument("--out", default="bench_output")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     add_model_arguments(parser, default_model=None, classifier_alias=False,
                         data_help="images of the --model row: a dataset name or a folder of images")  # fmt: skip
     add_device_argument(parser)
+    add_engine_arguments(parser)
+    ray_group = parser.add_argument_group("ray sweep (--engine ray)")
+    ray_group.add_argument("--workers", type=positive_int, default=None,
+                           help="worker processes, each loading a classifier once (default: the cluster's CPUs)")  # fmt: skip
+    ray_group.add_argument("--max-retries", type=non_negative_int, default=2,
+                           help="retries of a failed shard (default: 2)")  # fmt: skip
     parser.set_defaults(func=run)
 
 
@@ -82,23 +100,45 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     start = time.perf_counter()
     results = []
-    for dataset in datasets:
-        if dataset == PHOTOS:
-            continue  # its own benchmark, below
-        results += run_dataset(
-            dataset, chosen, out, device=args.device, progress=not args.no_progress
-        )
-    if pair is not None:
-        classifier, source = pair
-        results += run_dataset(
-            "", chosen, out, classifier=classifier, source=source, progress=not args.no_progress
-        )
+    seeds = list(dict.fromkeys(args.seeds))
+    meta_extra: dict[str, object] = {}
+    if args.engine == "ray":
+        from saliency_gym.distributed.ray_bench import DatasetSpec, run_ray_bench
+
+        specs = [DatasetSpec(d) for d in datasets if d != PHOTOS]
+        if pair is not None:
+            specs.append(DatasetSpec.from_args(args))
+        if specs:
+            results, sweep = run_ray_bench(
+                specs, chosen, out, seeds=seeds, only=args.methods, device=args.device, workers=args.workers,
+                max_retries=args.max_retries, address=args.address, num_cpus=args.num_cpus,
+                progress=not args.no_progress,
+            )  # fmt: skip
+            meta_extra = {"engine": "ray", "workers": sweep.workers, "shards_computed": sweep.computed,
+                          "shards_resumed": sweep.resumed}  # fmt: skip
+    else:
+        for dataset in datasets:
+            if dataset == PHOTOS:
+                continue  # its own benchmark, below
+            results += run_dataset(
+                dataset, chosen, out, device=args.device, progress=not args.no_progress, seeds=seeds,
+                only=args.methods,
+            )  # fmt: skip
+        if pair is not None:
+            classifier, source = pair
+            results += run_dataset(
+                "", chosen, out, classifier=classifier, source=source, progress=not args.no_progress,
+                seeds=seeds, only=args.methods,
+            )  # fmt: skip
     if results:
         write_results(results, out, {"size": size, "images": chosen.images, "rise_masks": chosen.rise_masks,
-                                     "datasets": [r.dataset for r in results], "seconds": time.perf_counter() - start})  # fmt: skip
+                                     "datasets": [r.dataset for r in results], "seeds": seeds,
+                                     "seconds": time.perf_counter() - start, **meta_extra})  # fmt: skip
         print(to_markdown(results))
         print(f"wrote {out / 'results.md'}, results.csv, results.json and PNGs")
     if PHOTOS in datasets:
+        if args.engine == "ray":
+            print("photos: the query-budget benchmark runs in this process (it is not sharded over Ray)")
         run_photos(args, size)
     return 0
 

@@ -15,6 +15,13 @@ Each method is built by name with :func:`saliency_gym.explainers.make_explainer`
 test images for their true labels, and reports what it cost (classifier queries and seconds per
 image). When the dataset has ground-truth evidence masks, their contours are drawn on the images
 and the share of each map's positive mass that falls on them is printed.
+
+``--engine ray`` explains every image of ``--data`` (a folder, or a dataset name) on Ray Data
+instead, writing ``<out>/maps/<method>/<image>.npy`` and ``<out>/overlays/<method>/<image>.png``;
+images whose maps exist are skipped, so a stopped run picks up where it was::
+
+    saliency-gym explain --engine ray --model my_model.pt2 --normalize imagenet --data my_photos/ \\
+        --methods rise gradcam --out maps_output
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import argparse
 
 from saliency_gym.cli.common import (
     add_device_argument,
+    add_engine_arguments,
     add_model_arguments,
     build_model_and_data,
     non_negative_int,
@@ -57,8 +65,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="trained agent (shipped name or checkpoint) for the 'policy' method",
     )
-    parser.add_argument("--images", type=positive_int, default=4, help="test images to explain")
-    parser.add_argument("--out", default="explain_output", help="folder for the PNG")
+    parser.add_argument("--images", type=positive_int, default=None,
+                        help="test images to explain (default: 4; with --engine ray, all of --data)")  # fmt: skip
+    parser.add_argument("--out", default="explain_output",
+                        help="folder for the PNG (with --engine ray: maps/ and overlays/ per method)")  # fmt: skip
     parser.add_argument(
         "--seed", type=non_negative_int, default=0, help="seed of the stochastic explainers"
     )
@@ -69,22 +79,68 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="RISE masks per image (default: RISE's)",
     )
     add_device_argument(parser)
+    add_engine_arguments(parser)
+    ray_group = parser.add_argument_group("batch explanation (--engine ray)")
+    ray_group.add_argument("--actors", type=positive_int, default=None,
+                           help="explainer actors, each loading the model once (default: the cluster's CPUs, "
+                           "or one per GPU)")  # fmt: skip
+    ray_group.add_argument("--batch-size", type=positive_int, default=8,
+                           help="images per batch handed to an actor (default: 8)")  # fmt: skip
+    ray_group.add_argument("--no-overlays", action="store_true", help="write only the maps (.npy)")
+    ray_group.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.set_defaults(func=run)
 
 
+def run_ray(args: argparse.Namespace) -> int:
+    """``explain --engine ray``: every image of ``--data`` through the methods on Ray Data, one
+    ``.npy`` map and one overlay PNG per image and method (:mod:`saliency_gym.distributed.data_explain`)."""
+    from saliency_gym.distributed.data_explain import ModelSpec, run_ray_explain
+
+    report = run_ray_explain(
+        ModelSpec.from_args(args), list(dict.fromkeys(args.methods)), args.out, seed=args.seed,
+        rise_masks=args.rise_masks, agent=args.agent, device=args.device, images=args.images,
+        actors=args.actors, batch_size=args.batch_size, overlays=not args.no_overlays,
+        address=args.address, num_cpus=args.num_cpus, progress=not args.no_progress,
+    )  # fmt: skip
+    print(f"{report.written} images explained with {', '.join(report.methods)} "
+          f"({report.skipped} already done) in {report.seconds:.1f} s: {report.images_per_second:.2f} images/s; "
+          f"maps in {report.out / 'maps'}" + ("" if args.no_overlays else f", overlays in {report.out / 'overlays'}"))  # fmt: skip
+    return 0
+
+
+def explainer_kwargs(method: str, *, seed: int = 0, rise_masks: int | None = None,
+                     agent: str | None = None) -> dict[str, object]:  # fmt: skip
+    """Keyword arguments of :func:`make_explainer` for ``method`` from the command's options
+    (the seed where the method takes one, RISE's masks, the agent of the 'policy' method); shared
+    by the local run and Ray Data explanation so both build the same explainers."""
+    from saliency_gym.explainers import explainer_options
+
+    options: dict[str, object] = {}
+    if "seed" in explainer_options(method):
+        options["seed"] = seed
+    if method == "rise" and rise_masks is not None:
+        options["n_masks"] = rise_masks
+    if method == "policy":
+        if agent is None:
+            raise ValueError(
+                "the 'policy' method needs --agent (a shipped agent name or a checkpoint path)"
+            )
+        options["policy"] = agent
+    return options
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.engine == "ray":
+        return run_ray(args)
+    if args.images is None:
+        args.images = 4
     check_output_dir(args.out)  # fail now, not after the work
     import time
     from pathlib import Path
 
     import numpy as np
 
-    from saliency_gym.explainers import (
-        Explainer,
-        explainer_class,
-        explainer_options,
-        make_explainer,
-    )
+    from saliency_gym.explainers import Explainer, explainer_class, make_explainer
     from saliency_gym.plotting import save_saliency_grid
 
     for method in args.methods:  # fail before loading anything
@@ -109,18 +165,7 @@ def run(args: argparse.Namespace) -> int:
     for (
         method
     ) in methods:  # all built before any runs: a method that cannot explain this model fails now
-        options: dict[str, object] = {}
-        accepted = explainer_options(method)
-        if "seed" in accepted:
-            options["seed"] = args.seed
-        if method == "rise" and args.rise_masks is not None:
-            options["n_masks"] = args.rise_masks
-        if method == "policy":
-            if args.agent is None:
-                raise ValueError(
-                    "the 'policy' method needs --agent (a shipped agent name or a checkpoint path)"
-                )
-            options["policy"] = args.agent
+        options = explainer_kwargs(method, seed=args.seed, rise_masks=args.rise_masks, agent=args.agent)
         explainers[method] = make_explainer(method, classifier, **options)
         layer_name = getattr(explainers[method], "layer_name", None)
         if method == "gradcam" and layer_name is not None:

@@ -6,6 +6,6 @@ settings give the same numbers; the core never imports anything from here.
 
 - :mod:`saliency_gym.distributed.cluster`: connecting to (or starting) a Ray cluster.
 - :mod:`saliency_gym.distributed.rllib_training`: PPO with action masking on RLlib.
-- :mod:`saliency_gym.distributed.tune_bench`: ``bench`` sharded over Tune trials.
+- :mod:`saliency_gym.distributed.ray_bench`: ``bench`` sharded over Ray actors (retried, resumable).
 - :mod:`saliency_gym.distributed.data_explain`: a folder of images through an explainer on Ray Data.
 """
