@@ -249,6 +249,14 @@ def run_policy_benchmark(size: str | PolicyBenchSize = "quick", out: str | Path 
                    envs=tuple(envs or size.envs), timesteps=timesteps or size.timesteps)  # fmt: skip
     if not size.seeds:
         raise ValueError("seeds must name at least one seed")
+    import gymnasium as gym
+
+    from saliency_gym.agents.agent_training import SALIENCY_ENV_PREFIX
+
+    unknown = [e for e in size.envs if e not in gym.registry or not e.startswith(SALIENCY_ENV_PREFIX)]
+    if unknown:
+        known = sorted(i for i in gym.registry if i.startswith(SALIENCY_ENV_PREFIX))
+        raise ValueError(f"unknown saliency-search environment(s) {unknown}; choose from {known}")
     out = check_output_dir(out)
     config = _write_config(size, out)
     from tqdm import tqdm

@@ -6,6 +6,11 @@ shapes and digits). ``--model`` with ``--data`` (the shared model arguments of
 more row group, named ``<model>/<data>``; given alone, only that pair is benchmarked.
 
 ``--seeds`` runs every method once per seed (per-image values are averaged over seeds).
+
+``--agents`` runs the policy benchmark instead (:mod:`saliency_gym.benchmarks.policy_benchmark`):
+it trains every algorithm (``--algos``) over ``--seeds`` on the reveal and mask presets and writes
+learning curves (PNG) and a table of final held-out insertion/deletion AUC with 95% intervals over
+seeds; ``--quick`` is its CI size.
 ``--engine ray`` shards the same grid (row group x method x seed x chunk of images) over a Ray
 cluster (:mod:`saliency_gym.distributed.ray_bench`) and writes the same tables and PNGs; a
 stopped sweep run again computes only the shards it had not finished.
@@ -53,11 +58,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help=f"shipped classifier/dataset pairs (default: {' '.join(DEFAULT_DATASETS)}; none with --model); "
                         "'photos' runs the query-budget benchmark of EfficientNet-Lite0 on the held-out photographs "
                         "(insertion/deletion AUC against classifier queries per image; needs the imagenet extra)")  # fmt: skip
-    parser.add_argument("--seeds", nargs="+", type=non_negative_int, default=[0], metavar="SEED",
+    parser.add_argument("--seeds", nargs="+", type=non_negative_int, default=None, metavar="SEED",
                         help="seeds of the stochastic methods (RISE, random policy, random map); every method "
-                        "runs once per seed and per-image values are averaged over seeds (default: 0)")  # fmt: skip
+                        "runs once per seed and per-image values are averaged over seeds (default: 0); with "
+                        "--agents, the training seeds (default: 0 1 2, --quick 0 1)")  # fmt: skip
     parser.add_argument("--methods", nargs="+", default=None, metavar="METHOD",
                         help="run only these of the suite's methods, e.g. rise-500 gradcam (default: all)")  # fmt: skip
+    agents = parser.add_argument_group("policy benchmark (--agents)")
+    agents.add_argument("--agents", action="store_true",
+                        help="train and compare RL algorithms over seeds: learning curves and a results table")  # fmt: skip
+    agents.add_argument("--algos", nargs="+", default=None, metavar="ALGO",
+                        help="algorithms (default: all five; --quick: maskable_ppo ppo)")  # fmt: skip
+    agents.add_argument("--envs", nargs="+", default=None, metavar="ENV_ID",
+                        help="environment ids (default: the shapes and digits reveal and mask presets)")  # fmt: skip
+    agents.add_argument("--timesteps", type=positive_int, default=None,
+                        help="training steps per run (default: 64000; --quick: 512)")  # fmt: skip
     parser.add_argument("--out", default="bench_output")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     add_model_arguments(parser, default_model=None, classifier_alias=False,
@@ -74,6 +89,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     check_output_dir(args.out)  # fail now, not after the work
+    if args.agents:
+        return run_agents(args)
     from saliency_gym.benchmarks.suite import (
         SIZES,
         SuiteSize,
@@ -100,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     start = time.perf_counter()
     results = []
-    seeds = list(dict.fromkeys(args.seeds))
+    seeds = list(dict.fromkeys(args.seeds or [0]))
     meta_extra: dict[str, object] = {}
     if args.engine == "ray":
         from saliency_gym.distributed.ray_bench import DatasetSpec, run_ray_bench
@@ -160,3 +177,18 @@ def run_photos(args: argparse.Namespace, size: str) -> None:
                                progress=not args.no_progress)  # fmt: skip
     print(to_markdown(results))
     print(f"wrote {out / 'budget.md'}, budget.csv, budget.json and budget.png")
+
+
+def run_agents(args: argparse.Namespace) -> int:
+    """The policy benchmark (``--agents``)."""
+    if args.engine != "local":
+        raise ValueError("--agents runs locally; train on Ray with `saliency-gym train --engine ray`")
+    from saliency_gym.benchmarks.policy_benchmark import run_policy_benchmark, to_markdown
+
+    rows = run_policy_benchmark(
+        "quick" if args.quick else "full", args.out, algos=args.algos, seeds=args.seeds, envs=args.envs,
+        timesteps=args.timesteps, device=args.device or "auto", progress=not args.no_progress,
+    )  # fmt: skip
+    print(to_markdown(rows))
+    print(f"wrote {Path(args.out) / 'policy_bench.md'}, .csv, .json and learning_curves.png")
+    return 0

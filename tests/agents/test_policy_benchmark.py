@@ -37,3 +37,15 @@ def test_bad_settings_are_refused(tmp_path):
         pb.run_policy_benchmark("quick", tmp_path, algos=["sac"])
     with pytest.raises(ValueError, match="at least one seed"):
         pb.run_policy_benchmark("quick", tmp_path, seeds=[])
+    with pytest.raises(ValueError, match="unknown saliency-search environment"):
+        pb.run_policy_benchmark("quick", tmp_path, envs=["CartPole-v1"])
+
+
+def test_cli_bench_agents_quick(tmp_path, capsys):
+    from saliency_gym.cli.main import main
+
+    out = tmp_path / "pb"
+    assert main(["bench", "--agents", "--quick", "--algos", "dqn", "--seeds", "3", "--no-progress", "--out", str(out)]) == 0
+    assert "| SaliencyReveal-Shapes-v0 | dqn | 1 |" in capsys.readouterr().out
+    assert (out / "learning_curves.png").is_file() and (out / "runs" / "saliency_gym-SaliencyReveal-Shapes-v0" / "dqn_s3").is_dir()
+    assert main(["bench", "--agents", "--engine", "ray", "--out", str(out)]) == 2
