@@ -17,7 +17,9 @@ policy's own queries (the greedy look-ahead's, an attribution order's explainer)
 
 The explainer is registered as ``"policy"`` (an entry point), so
 ``make_explainer("policy", classifier, policy="shapes_reveal")`` rolls out a shipped agent (a name
-or a checkpoint path, loaded by :mod:`saliency_gym.agents.pretrained`) with its training settings.
+or a checkpoint path, loaded by :mod:`saliency_gym.agents.pretrained`) with its training settings;
+a run folder of ``saliency-gym train --engine ray`` (or its ``final/``) is loaded by
+:func:`saliency_gym.distributed.rllib_policy.load_rllib_policy` (the ``[ray]`` extra).
 """
 
 from __future__ import annotations
@@ -37,6 +39,14 @@ from saliency_gym.explainers import Explainer
 from saliency_gym.validation import check_choice
 
 SCORINGS = ("order", "gain")
+
+
+def _is_rllib_run(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a folder written by ``saliency-gym train --engine ray`` (checked without
+    importing Ray; a missing ``[ray]`` extra only matters when such a folder is given)."""
+    from saliency_gym.distributed.rllib_policy import is_rllib_policy_path
+
+    return is_rllib_policy_path(path)
 
 
 class PolicyExplainer(Explainer):
@@ -73,7 +83,16 @@ class PolicyExplainer(Explainer):
         name: str | None = None,
     ) -> None:
         super().__init__(classifier)
-        if isinstance(policy, (str, os.PathLike)):
+        if isinstance(policy, (str, os.PathLike)) and _is_rllib_run(policy):
+            # A folder of `saliency-gym train --engine ray`: Ray is imported only here.
+            from saliency_gym.distributed.rllib_policy import load_rllib_policy
+
+            policy, settings = load_rllib_policy(policy, device=str(classifier.device))
+            mode = settings["mode"] if mode is None else mode
+            grid = settings["grid"] if grid is None else grid
+            substrate = settings["substrate"] if substrate is None else substrate
+            observe_score = settings["observe_score"] if observe_score is None else observe_score
+        elif isinstance(policy, (str, os.PathLike)):
             from saliency_gym.agents.pretrained import load_agent_policy  # SB3 is loaded only here
 
             policy, info = load_agent_policy(policy, device=str(classifier.device))

@@ -5,15 +5,26 @@ By default the environment id decides the classifier and the data. ``--model`` (
 folder of images) train on your own pair instead: the environment is built with
 ``classifier=<FrozenClassifier>`` and ``data=<DataSource>`` (``train_agent(env_kwargs=...)``), and
 checkpoints record them as descriptions (pass them again to use the agent).
+
+``--engine ray`` trains PPO with action masking on RLlib instead
+(:func:`saliency_gym.distributed.rllib_training.train_rllib`, the ``[ray]`` extra): on any
+saliency-search or attack id (``cell_sign`` actions), with ``--num-env-runners`` EnvRunner actors
+each stepping our native vector env of ``--num-envs-per-runner`` episodes, on the cluster at
+``--address`` (or ``RAY_ADDRESS``) or on a Ray instance started here with ``--num-cpus``. The run
+folder then holds RLlib checkpoints (``--resume`` restores the newest), ``tb/`` and ``final/`` (the
+trained module, which the policy explainer opens). ``--config`` is then a YAML mapping of
+``PPOConfig.training`` arguments (plus an optional ``model_config`` mapping for the module).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from saliency_gym.cli.common import (
     add_device_argument,
+    add_engine_arguments,
     add_model_arguments,
     build_model_and_data,
     non_negative_int,
@@ -69,6 +80,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--threads", type=positive_int, default=None, help="torch intra-op threads")
     parser.add_argument("--no-progress", action="store_true")
     add_device_argument(parser)
+    add_engine_arguments(parser)
+    ray_group = parser.add_argument_group("RLlib (--engine ray)")
+    ray_group.add_argument("--num-env-runners", type=non_negative_int, default=2,
+                           help="EnvRunner actors sampling in parallel (0: sample in the driver; default 2)")  # fmt: skip
+    ray_group.add_argument("--num-envs-per-runner", type=positive_int, default=8,
+                           help="episodes of the native vector env inside each EnvRunner (default 8)")  # fmt: skip
     parser.set_defaults(func=run)
 
 
@@ -82,6 +99,8 @@ def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     env_kwargs = custom_env_kwargs(args)
+    if args.engine == "ray":
+        return run_ray(args, env_kwargs)
     try:
         result = train_agent(
             args.env, args.algo, args.timesteps, args.seed, out=args.out, config=args.config, resume=args.resume,
@@ -102,6 +121,62 @@ def run(args: argparse.Namespace) -> int:
     )
     print(
         f"trained {result.num_timesteps} steps in {result.seconds:.0f} s{scores} -> {result.final_path}"
+    )
+    return 0
+
+
+def ray_settings(config: str | None) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """``(hyperparameters, model_config)`` of an ``--engine ray`` run from ``--config`` (a YAML
+    mapping of ``PPOConfig.training`` arguments, with an optional ``model_config`` mapping)."""
+    if config is None:
+        return None, None
+    import yaml
+
+    with open(config, encoding="utf-8") as handle:
+        params = yaml.safe_load(handle) or {}
+    if not isinstance(params, dict):
+        raise ValueError(
+            f"--config {config}: expected a mapping of PPO hyperparameters, got {type(params).__name__}"
+        )
+    model_config = params.pop("model_config", None)
+    if model_config is not None and not isinstance(model_config, dict):
+        raise ValueError(f"--config {config}: model_config must be a mapping")
+    return params, model_config
+
+
+def run_ray(args: argparse.Namespace, env_kwargs: dict[str, object] | None) -> int:
+    """``--engine ray``: masked PPO on RLlib (the local-only options must keep their defaults)."""
+    if args.algo not in ("maskable_ppo", "ppo"):
+        raise ValueError(
+            f"--engine ray trains PPO with action masking; --algo {args.algo} runs with --engine local"
+        )
+    if args.n_envs is not None:
+        raise ValueError(
+            "--n-envs is for --engine local; with --engine ray use --num-env-runners and --num-envs-per-runner"
+        )
+    from saliency_gym.distributed.rllib_training import train_rllib
+    from saliency_gym.runs import TrainingInterrupted
+
+    hyperparameters, model_config = ray_settings(args.config)
+    try:
+        result = train_rllib(
+            args.env, args.timesteps, seed=args.seed, num_env_runners=args.num_env_runners,
+            num_envs_per_env_runner=args.num_envs_per_runner, env_kwargs=dict(env_kwargs or {}), out=args.out,
+            resume=args.resume, checkpoint_every=args.checkpoint_every, eval_every=args.eval_every,
+            eval_images=args.eval_images, hyperparameters=hyperparameters, model_config=model_config,
+            device=args.device or "auto", address=args.address, num_cpus=args.num_cpus, progress=not args.no_progress,
+        )  # fmt: skip
+    except TrainingInterrupted as stop:
+        print(f"saliency-gym {NAME}: {stop}", file=sys.stderr)
+        return 128 + stop.signum
+    last = result.evaluations[-1] if result.evaluations else {}
+    scores = (
+        f", insertion AUC {last['insertion_auc']:.4f}, deletion AUC {last['deletion_auc']:.4f}"
+        if last
+        else ""
+    )
+    print(
+        f"trained {result.num_timesteps} steps on RLlib in {result.seconds:.0f} s{scores} -> {result.final_path}"
     )
     return 0
 

@@ -18,6 +18,7 @@ from gymnasium import spaces
 from saliency_gym.envs.attack_config import AttributionAttackConfig
 from saliency_gym.envs.attack_core import AttributionAttackCore
 from saliency_gym.envs.base import BatchedEngineEnv, EnvFamily
+from saliency_gym.envs.common_config import action_mask_space
 from saliency_gym.envs.engine import check_box_actions, check_discrete_actions
 from saliency_gym.envs.render import render_attack
 from saliency_gym.envs.vector_base import BatchedVectorEnv
@@ -44,6 +45,8 @@ def build_attack_spaces(config: AttributionAttackConfig) -> tuple[spaces.Dict, s
             "budget": spaces.Box(0.0, 1.0, (1,), np.float32),
         }
     )
+    if config.observe_action_mask:  # cell_sign only (checked by the configuration)
+        obs["action_mask"] = action_mask_space(2 * config.grid.num_cells)
     if config.action_type == "cell_sign":
         action: spaces.Space[Any] = spaces.Discrete(2 * config.grid.num_cells)
     else:
@@ -104,6 +107,9 @@ class AttributionAttackEnv(BatchedEngineEnv[AttributionAttackConfig, Attribution
       ``map_transform``), divided by its largest magnitude (a map of zeros stays zero); with the
       default ``map_transform="abs"`` it lies in [0, 1].
     - ``"budget"``: ``Box(0, 1, (1,), float32)``, the fraction of the ``budget`` steps left.
+    - ``"action_mask"`` (only with ``observe_action_mask=True``, ``"cell_sign"`` actions):
+      ``Box(0, 1, (2 * cells,), float32)``, all ones (every signed cell step is always allowed; it
+      is ``action_masks()``), so action-masking learners (RLlib) run on attacks too.
 
     ## Rewards
     The shift of a state is ``D(m(x), m(x + δ))`` with ``D = 1 - similarity`` from
@@ -163,6 +169,8 @@ class AttributionAttackEnv(BatchedEngineEnv[AttributionAttackConfig, Attribution
     - ``budget``: steps per episode (default 16).
     - ``on_label_change``: ``"revert"`` (default), ``"penalize"`` or ``"terminate"``;
       ``label_change_penalty``: reward of a label-changing step (``<= 0``, default -1).
+    - ``observe_action_mask``: add ``"action_mask"`` to the observation (default False; needs
+      ``action_type="cell_sign"``).
     - ``device``: for a classifier given by name. ``render_mode``: ``"rgb_array"`` returns labelled
       frames (the image, the perturbed image, the original map and the current map side by side);
       ``"human"`` shows them in a matplotlib window (needs a GUI backend).
@@ -178,6 +186,10 @@ class AttributionAttackEnv(BatchedEngineEnv[AttributionAttackConfig, Attribution
     """
 
     family = ATTACK_FAMILY
+
+    def action_masks(self) -> np.ndarray:
+        """Boolean ``(2 * cells,)``, all True (``"cell_sign"`` actions; ``ValueError`` for continuous ones)."""
+        return self.core.action_masks()[0].copy()
 
     def adversarial_image(self) -> np.ndarray:
         """The current perturbed image ``x + δ``, ``(C, H, W)`` float32 in [0, 1]."""
@@ -197,6 +209,10 @@ class AttributionAttackVectorEnv(BatchedVectorEnv[AttributionAttackConfig, Attri
     """
 
     family = ATTACK_FAMILY
+
+    def action_masks(self) -> np.ndarray:
+        """Boolean ``(num_envs, 2 * cells)``, all True (``"cell_sign"`` actions only)."""
+        return self.core.action_masks().copy()
 
     def adversarial_images(self) -> np.ndarray:
         """The current perturbed images ``x + δ``, ``(num_envs, C, H, W)`` float32 in [0, 1]."""

@@ -19,6 +19,7 @@ from saliency_gym.classifier import FrozenClassifier
 from saliency_gym.envs.common_config import (
     EnvConfig,
     EnvOptions,
+    check_flag,
     resolve_classifier_and_data,
     resolve_grid,
 )
@@ -84,6 +85,7 @@ class AttributionAttackConfig(EnvConfig):
     step_size: float
     on_label_change: str
     label_change_penalty: float
+    observe_action_mask: bool = False
 
     @classmethod
     def from_kwargs(cls: type[ConfigT], **kwargs: Any) -> ConfigT:
@@ -109,11 +111,15 @@ class AttributionAttackConfig(EnvConfig):
         budget = check_int("budget", options.budget, minimum=1)
         on_label_change = check_choice("on_label_change", options.on_label_change, LABEL_RULES)
         penalty = check_float("label_change_penalty", options.label_change_penalty, maximum=0.0)
+        observe_action_mask = check_flag("observe_action_mask", options.observe_action_mask)
+        if observe_action_mask and action_type != "cell_sign":
+            raise ValueError("observe_action_mask needs discrete actions: use action_type='cell_sign'")
         return cls(
             classifier=classifier, data=data, explainer=explainer, map_transform=map_transform,
             dissimilarity=dissimilarity, k=k, w=w, nan_value=nan_value, epsilon=epsilon,
             action_type=action_type, grid=grid, step_size=step_size, budget=budget,
             on_label_change=on_label_change, label_change_penalty=penalty,
+            observe_action_mask=observe_action_mask,
         )  # fmt: skip
 
 

@@ -192,12 +192,23 @@ class AttributionAttackCore(BatchedEngine[AttributionAttackConfig]):
         scale = np.abs(maps).reshape(len(maps), -1).max(axis=1)
         normalised = maps / np.where(scale > 0, scale, 1.0)[:, None, None]
         left = (self.cfg.budget - self.steps[idx]) / self.cfg.budget
-        return {
+        obs = {
             "image": self.images_np[idx].copy(),
             "perturbation": self.delta_np[idx].copy(),
             "attribution": np.clip(normalised, -1.0, 1.0).astype(np.float32),
             "budget": left.astype(np.float32).reshape(-1, 1),
         }
+        if self.cfg.observe_action_mask:
+            obs["action_mask"] = self.action_masks()[idx].reshape(len(maps), -1).astype(np.float32)
+        return obs
+
+    def action_masks(self) -> np.ndarray:
+        """``(N, 2 * cells)`` booleans, all True: every signed cell step is always allowed (a step
+        past the L-infinity ball is projected back, a label-changing one is handled by
+        ``on_label_change``). ``ValueError`` for continuous actions, which have no mask."""
+        if self.cfg.action_type != "cell_sign":
+            raise ValueError("action masks exist for discrete actions only (action_type='cell_sign')")
+        return np.ones((self.n, 2 * self.num_cells), bool)
 
     def info_arrays(self) -> dict[str, np.ndarray]:
         """Per-environment state summaries (what ``info`` reports), as arrays over environments."""

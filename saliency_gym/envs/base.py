@@ -102,7 +102,7 @@ class BatchedEngineEnv(gym.Env[dict[str, Any], Any], Generic[ConfigT, EngineT]):
     def _obs(self) -> ObsDict:
         return {key: value[0] for key, value in self.core.observation().items()}
 
-    def render(self) -> np.ndarray | None:
+    def render(self) -> np.ndarray | None:  # type: ignore[override,unused-ignore]  # gymnasium<1.3 types it RenderFrame
         """The labelled frame (``"rgb_array"``), or ``None`` after drawing it in a window (``"human"``,
         ``RuntimeError`` without a matplotlib GUI backend) or when there is no render mode."""
         if self.render_mode is None:

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from gymnasium import spaces
 
 from saliency_gym.classifier import FrozenClassifier
 from saliency_gym.data import ArraySource, DataSource, load_dataset
@@ -49,6 +50,10 @@ class EnvOptions(Options):
     """Cells per side, or ``(rows, cols)``."""
     device: str | torch.device | None = None
     """Device of a classifier given by name."""
+    observe_action_mask: bool = False
+    """Add ``"action_mask"`` (1.0 for each allowed action, one per action) to the observation, for
+    learners that read the mask from the observation rather than calling ``action_masks()``
+    (RLlib's action-masking modules, :mod:`saliency_gym.distributed.rllib_module`)."""
 
 
 @dataclass
@@ -67,6 +72,20 @@ class EnvConfig(Options):
         out["data"] = f"{self.data.name} ({len(self.data)} images)"
         out["grid"] = self.grid.shape
         return out
+
+
+def check_flag(name: str, value: object) -> bool:
+    """``value`` as a bool, or ``TypeError`` (``observe_*`` switches must be real booleans)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {value!r}")
+    return bool(value)
+
+
+def action_mask_space(num_actions: int) -> spaces.Box:
+    """The ``"action_mask"`` observation entry of ``num_actions`` discrete actions:
+    ``Box(0, 1, (num_actions,), float32)``, 1.0 where the action is allowed (the space RLlib's
+    action-masking example reads)."""
+    return spaces.Box(0.0, 1.0, (int(num_actions),), np.float32)
 
 
 def resolve_classifier_and_data(options: EnvOptions) -> tuple[FrozenClassifier, DataSource]:

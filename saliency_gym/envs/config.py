@@ -19,6 +19,7 @@ from saliency_gym.data import DataSource
 from saliency_gym.envs.common_config import (
     EnvConfig,
     EnvOptions,
+    check_flag,
     resolve_classifier,
     resolve_classifier_and_data,
     resolve_data,
@@ -98,6 +99,7 @@ class SaliencySearchConfig(EnvConfig):
     invalid_action_penalty: float
     max_steps: int
     observe_class: bool = False
+    observe_action_mask: bool = False
 
     @classmethod
     def from_kwargs(cls: type[ConfigT], mode: str = "reveal", **kwargs: Any) -> ConfigT:
@@ -125,13 +127,13 @@ class SaliencySearchConfig(EnvConfig):
         penalty = options.invalid_action_penalty
         penalty = -1.0 / grid.num_cells if penalty is None else check_float("invalid_action_penalty", penalty, maximum=0.0)
         max_steps = 2 * budget if options.max_steps is None else check_int("max_steps", options.max_steps, minimum=budget)
-        for flag in ("observe_score", "observe_class"):
-            if not isinstance(getattr(options, flag), (bool, np.bool_)):
-                raise TypeError(f"{flag} must be a bool, got {getattr(options, flag)!r}")
+        for flag in ("observe_score", "observe_class", "observe_action_mask"):
+            check_flag(flag, getattr(options, flag))
         return cls(
             mode=mode, classifier=classifier, data=data, grid=grid, substrate=substrate, budget=budget,
             target=target, foil=foil, reward_mode=reward_mode, observe_score=bool(options.observe_score),
             invalid_action_penalty=penalty, max_steps=max_steps, observe_class=bool(options.observe_class),
+            observe_action_mask=bool(options.observe_action_mask),
         )  # fmt: skip
 
 

@@ -298,6 +298,8 @@ class SaliencySearchCore(BatchedEngine[SaliencySearchConfig]):
             if self.cfg.foil is not None:
                 foils = np.atleast_1d(self.foils[idx])
                 obs["foil"] = np.where((foils >= 0)[:, None], eye[np.clip(foils, 0, k - 1)], 0.0).astype(np.float32)
+        if self.cfg.observe_action_mask:
+            obs["action_mask"] = self.action_masks()[idx].reshape(-1, self.num_cells).astype(np.float32)
         return obs
 
     def action_masks(self) -> np.ndarray:

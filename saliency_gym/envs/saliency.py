@@ -18,6 +18,7 @@ import numpy as np
 from gymnasium import spaces
 
 from saliency_gym.envs.base import BatchedEngineEnv, EnvFamily
+from saliency_gym.envs.common_config import action_mask_space
 from saliency_gym.envs.config import SaliencySearchConfig
 from saliency_gym.envs.core import SaliencySearchCore
 from saliency_gym.envs.engine import check_discrete_actions
@@ -50,6 +51,8 @@ def build_spaces(config: SaliencySearchConfig) -> tuple[spaces.Dict, spaces.Disc
         obs["target"] = spaces.Box(0.0, 1.0, (k,), np.float32)
         if config.foil is not None:
             obs["foil"] = spaces.Box(0.0, 1.0, (k,), np.float32)
+    if config.observe_action_mask:
+        obs["action_mask"] = action_mask_space(config.grid.num_cells)
     return spaces.Dict(obs), spaces.Discrete(config.grid.num_cells)
 
 
@@ -119,6 +122,8 @@ class SaliencyRevealEnv(SaliencySearchEnv):
       class one-hot; ``"foil"`` likewise for a one-vs-one ``(target, foil)``
     - ``"score"`` (only with ``observe_score=True``): ``Box(-1, 1, (1,), float32)``, the current score
       ``s_k`` of the canvas (black-box feedback).
+    - ``"action_mask"`` (only with ``observe_action_mask=True``): ``Box(0, 1, (cells,), float32)``,
+      ``action_masks()`` as 0/1, for learners that read the mask from the observation (RLlib).
 
     ## Rewards
     The score of a canvas is ``s = p_target`` (or ``p_target - p_foil`` one-vs-one). With ``K`` cells
@@ -170,6 +175,7 @@ class SaliencyRevealEnv(SaliencySearchEnv):
     - ``reward_mode``: ``"auc"`` (default), ``"auc_trapezoid"``, ``"delta"`` or ``"log_odds"``.
     - ``observe_score``: add ``"score"`` to the observation (default False).
     - ``observe_class``: add ``"target"`` (and ``"foil"``) to the observation (default False).
+    - ``observe_action_mask``: add ``"action_mask"`` to the observation (default False).
     - ``invalid_action_penalty``, ``max_steps``: see above. ``device``: for a classifier given by name.
     - ``render_mode``: ``"rgb_array"`` returns labelled frames (image, canvas with step and score,
       saliency so far); ``"human"`` shows them in a matplotlib window (needs a GUI backend).
@@ -213,6 +219,8 @@ class SaliencyMaskEnv(SaliencySearchEnv):
       class one-hot; ``"foil"`` likewise for a one-vs-one ``(target, foil)``
     - ``"score"`` (only with ``observe_score=True``): ``Box(-1, 1, (1,), float32)``, the current score
       ``s_k`` of the canvas (black-box feedback).
+    - ``"action_mask"`` (only with ``observe_action_mask=True``): ``Box(0, 1, (cells,), float32)``,
+      ``action_masks()`` as 0/1, for learners that read the mask from the observation (RLlib).
 
     ## Rewards
     The score of a canvas is ``s = p_target`` (or ``p_target - p_foil`` one-vs-one). With ``K`` cells
@@ -265,6 +273,7 @@ class SaliencyMaskEnv(SaliencySearchEnv):
     - ``reward_mode``: ``"auc"`` (default), ``"auc_trapezoid"``, ``"delta"`` or ``"log_odds"``.
     - ``observe_score``: add ``"score"`` to the observation (default False).
     - ``observe_class``: add ``"target"`` (and ``"foil"``) to the observation (default False).
+    - ``observe_action_mask``: add ``"action_mask"`` to the observation (default False).
     - ``invalid_action_penalty``, ``max_steps``: see above. ``device``: for a classifier given by name.
     - ``render_mode``: ``"rgb_array"`` returns labelled frames (image, canvas with step and score,
       saliency so far); ``"human"`` shows them in a matplotlib window (needs a GUI backend).

@@ -112,7 +112,7 @@ class BatchedVectorEnv(gym.vector.VectorEnv[ObsDict, Any, Any], Generic[ConfigT,
         obs = self._finish_step(done, infos)
         return obs, outcome.rewards.copy(), terminated, truncated, infos
 
-    def render(self) -> tuple[np.ndarray, ...] | None:
+    def render(self) -> tuple[np.ndarray, ...] | None:  # type: ignore[override,unused-ignore]  # gymnasium<1.3 types it RenderFrame
         """The labelled frames (``"rgb_array"``), or ``None`` after drawing them stacked in a window
         (``"human"``, ``RuntimeError`` without a matplotlib GUI backend) or without a render mode."""
         if self.render_mode is None:
