@@ -34,7 +34,12 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 
 from saliency_gym.agents.cell_policy import CellMaskablePolicy
 from saliency_gym.agents.extractors import EXTRACTORS
-from saliency_gym.agents.sb3_policies import SaliencyDQNPolicy, SaliencyLstmPolicy, SaliencyMultiInputPolicy, class_path
+from saliency_gym.agents.sb3_policies import (
+    SaliencyDQNPolicy,
+    SaliencyLstmPolicy,
+    SaliencyMultiInputPolicy,
+    class_path,
+)
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 
