@@ -245,8 +245,10 @@ def run_policy_benchmark(size: str | PolicyBenchSize = "quick", out: str | Path 
         algorithm_spec(algo)
     if timesteps is not None and (not isinstance(timesteps, int) or timesteps < 1):
         raise ValueError(f"timesteps must be a positive int, got {timesteps!r}")
+    # an overridden budget keeps the size's number of points on each learning curve
+    eval_every = max(1, size.eval_every * timesteps // size.timesteps) if timesteps else size.eval_every
     size = replace(size, algos=tuple(algos or size.algos), seeds=tuple(seeds if seeds is not None else size.seeds),
-                   envs=tuple(envs or size.envs), timesteps=timesteps or size.timesteps)  # fmt: skip
+                   envs=tuple(envs or size.envs), timesteps=timesteps or size.timesteps, eval_every=eval_every)  # fmt: skip
     if not size.seeds:
         raise ValueError("seeds must name at least one seed")
     import gymnasium as gym
