@@ -22,6 +22,14 @@ minus ``accuracy_drop``, or an explicit ``accuracy_floor``), the one with the la
 ``insertion AUC - deletion AUC`` is kept. The starting model (step 0) is a candidate too, so
 fine-tuning never returns a model that is worse on this criterion than the one it started from.
 
+**Substrates.** ``substrate`` sets what absent pixels become in the soft metrics and in the
+selection: ``"constant"`` (the value ``baseline``: black), ``"blur"`` (RISE's blur), ``"rise"``
+(insertion from the blur, deletion to black, RISE's pairing) or ``"random"`` (each batch draws
+black or blur from the run's seeded generator); with ``"rise"`` and ``"random"`` selection
+averages ``insertion - deletion`` over black and blur. Faithfulness learnt under one substrate does not
+carry over to the other by itself: on shapes, tuning with black raised Grad-CAM's black-substrate
+insertion AUC and lowered its blur-substrate one (see ``benchmarks/bench_idexpo.py``).
+
 **Training details.** Batch norm stays in eval mode (running statistics frozen) during
 fine-tuning: in train mode it would couple the inputs of a batch in the explanation gradient and
 learn statistics from the soft-masked inputs. Batches are drawn from the training split with a
@@ -49,7 +57,12 @@ from tqdm.auto import tqdm
 
 from saliency_gym.baselines.differentiable_explainers import make_differentiable_explainer
 from saliency_gym.baselines.idexpo_config import IDExpOConfig
-from saliency_gym.baselines.idexpo_objective import evaluate_faithfulness, idexpo_loss, select_best
+from saliency_gym.baselines.idexpo_objective import (
+    evaluate_faithfulness,
+    idexpo_loss,
+    select_best,
+    substrates_of,
+)
 from saliency_gym.baselines.tabular_training import IDExpOTask, load_task, train_tabular_classifier
 from saliency_gym.runs import (
     RunClock,
@@ -68,7 +81,7 @@ STATE_FORMAT = "saliency_gym.idexpo_state/v1"
 #: Settings a resumed run must share with the saved one (``steps`` may grow).
 _RESUME_FIXED = (
     "classifier", "explainer", "lambda_ins_del", "lambda_l2", "temperature", "n_steps", "fraction",
-    "baseline", "deletion_form", "detach_thresholds", "lr", "weight_decay", "batch_size", "seed", "eval_every", "val_size",
+    "baseline", "substrate", "tie_break", "deletion_form", "detach_thresholds", "lr", "weight_decay", "batch_size", "seed", "eval_every", "val_size",
 )  # fmt: skip
 _STATE_KEYS = ("config", "model", "optimizer", "step", "rng", "order", "position", "history")
 
@@ -130,6 +143,9 @@ def fine_tune(
         model = task.model.to(dev).eval()  # batch norm frozen (see the module docstring)
         for p in model.parameters():
             p.requires_grad_(True)
+        if task.kind == "tabular" and cfg.substrate != "constant":
+            raise ValueError(f"tables take substrate='constant' (features replaced by baseline), got {cfg.substrate!r}")
+        substrates = substrates_of(cfg)
         if cfg.explainer == "gradcam" and task.kind == "tabular":
             raise ValueError(
                 "Grad-CAM needs a convolutional model; use explainer 'gradient' or 'input_x_gradient' for tables"
@@ -154,6 +170,7 @@ def fine_tune(
                 kind=task.kind,
                 baseline=cfg.baseline,
                 input_shape=task.input_shape,
+                substrates=substrates,
             )
             return {"step": at, **metrics}
 
@@ -194,8 +211,9 @@ def fine_tune(
         writer = open_writer(out / "tb", purge_step=step)
         if step == 0:
             writer.add_text("config", str(cfg.describe()), 0)
-            for key in ("accuracy", "insertion_auc", "deletion_auc"):
-                writer.add_scalar(f"val/{key}", start_record[key], 0)
+            for key, value in start_record.items():
+                if key != "step":
+                    writer.add_scalar(f"val/{key}", value, 0)
         bar = tqdm(
             total=cfg.steps,
             initial=min(step, cfg.steps),
@@ -209,7 +227,11 @@ def fine_tune(
                     order, position = torch.randperm(len(y_train), generator=rng), 0
                 idx = order[position : position + cfg.batch_size].to(dev)
                 position += cfg.batch_size
-                loss, parts = idexpo_loss(model, explainer, x_train[idx], y_train[idx], cfg)
+                if cfg.substrate == "random":  # drawn from the run's generator, so a resumed run draws the same
+                    batch_substrate = substrates[int(torch.randint(len(substrates), (1,), generator=rng))]
+                else:
+                    batch_substrate = cfg.substrate
+                loss, parts = idexpo_loss(model, explainer, x_train[idx], y_train[idx], cfg, substrate=batch_substrate)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -221,8 +243,9 @@ def fine_tune(
                     record = evaluate(step)
                     history.append(record)
                     refresh_best()
-                    for key in ("accuracy", "insertion_auc", "deletion_auc"):
-                        writer.add_scalar(f"val/{key}", record[key], step)
+                    for key, value in record.items():
+                        if key != "step":
+                            writer.add_scalar(f"val/{key}", value, step)
                     bar.set_postfix(
                         acc=f"{record['accuracy']:.3f}",
                         ins=f"{record['insertion_auc']:.3f}",

@@ -8,11 +8,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from saliency_gym.baselines.differentiable_explainers import DIFFERENTIABLE_EXPLAINERS
-from saliency_gym.metrics.soft_insertion_deletion import DELETION_FORMS
+from saliency_gym.metrics.soft_insertion_deletion import DEFAULT_TIE_BREAK, DELETION_FORMS
 from saliency_gym.runs import TrainingOptions
 from saliency_gym.validation import check_choice
 
-__all__ = ["IDExpOConfig", "check_bool"]
+__all__ = ["FINE_TUNE_SUBSTRATES", "IDExpOConfig", "check_bool"]
+
+#: What absent pixels become during fine-tuning (:attr:`IDExpOConfig.substrate`).
+FINE_TUNE_SUBSTRATES = ("constant", "blur", "rise", "random")
 
 
 def check_bool(name: str, value: Any) -> bool:
@@ -48,7 +51,20 @@ class IDExpOConfig(TrainingOptions):
     fraction: float = 0.5
     """Share of the steps used (the paper's ``K = 0.5``: the top half of the features)."""
     baseline: float = 0.0
-    """Value of absent features, in the soft metrics and the hard selection metrics."""
+    """Value of absent features for ``substrate="constant"`` (0: black pixels, the training mean
+    of standardised table features), in the soft metrics and the hard selection metrics."""
+    substrate: str = "constant"
+    """What absent pixels become, in the soft metrics and the hard selection metrics:
+    ``"constant"`` (the value ``baseline``), ``"blur"`` (RISE's Gaussian blur of the image, the
+    insertion substrate of :func:`~saliency_gym.metrics.insertion_deletion.insertion_curve`),
+    ``"rise"`` (RISE's pairing: insertion from the blur, deletion to the constant) or ``"random"``
+    (each batch draws ``"constant"`` or ``"blur"`` from the run's seeded generator). With
+    ``"rise"`` and ``"random"`` selection averages the AUCs under both the constant and the blur
+    substrate. A model tuned with one substrate can lose faithfulness under the other; tables take
+    ``"constant"`` only."""
+    tie_break: float = DEFAULT_TIE_BREAK
+    """``kappa`` of the soft masks' tie rule (the hard metric's index order; see
+    :mod:`saliency_gym.metrics.soft_insertion_deletion`)."""
     deletion_form: str = "ratio"
     """``"ratio"`` (the paper's) or ``"direct"``."""
     detach_thresholds: bool = False
@@ -75,8 +91,9 @@ class IDExpOConfig(TrainingOptions):
             raise TypeError(f"classifier must be a name or a path, got {type(self.classifier).__name__}")
         check_choice("explainer", self.explainer, DIFFERENTIABLE_EXPLAINERS)
         check_choice("deletion_form", self.deletion_form, DELETION_FORMS)
+        check_choice("substrate", self.substrate, FINE_TUNE_SUBSTRATES)
         check_bool("detach_thresholds", self.detach_thresholds)
-        self.check_floats("lambda_ins_del", "lambda_l2", "weight_decay", minimum=0.0)
+        self.check_floats("lambda_ins_del", "lambda_l2", "weight_decay", "tie_break", minimum=0.0)
         self.check_floats("temperature", "lr", minimum=0.0, exclusive_minimum=True)
         self.check_floats("fraction", minimum=0.0, maximum=1.0, exclusive_minimum=True)
         self.check_floats("baseline")

@@ -3,6 +3,7 @@
 Example::
 
     saliency-gym idexpo --classifier shapes --explainer gradcam --steps 300 --out runs/idexpo-shapes
+    saliency-gym idexpo --classifier shapes --explainer gradcam --substrate random --out runs/idexpo-shapes-random
     saliency-gym idexpo --classifier breast_cancer --explainer gradient --out runs/idexpo-bc
 
 ``--classifier`` is a shipped classifier, a checkpoint path, or a tabular dataset name
@@ -33,6 +34,7 @@ HELP = "fine-tune a classifier so its explanations score better on insertion/del
 def register(subparsers: argparse._SubParsersAction) -> None:
     from saliency_gym.baselines.differentiable_explainers import DIFFERENTIABLE_EXPLAINERS
     from saliency_gym.baselines.idexpo import IDExpOConfig
+    from saliency_gym.baselines.idexpo_config import FINE_TUNE_SUBSTRATES
     from saliency_gym.metrics.soft_insertion_deletion import DELETION_FORMS
 
     d = IDExpOConfig()
@@ -52,7 +54,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--temperature", type=positive_float, default=d.temperature, help="tau of the soft masks")
     parser.add_argument("--n-steps", type=positive_int, default=d.n_steps, help="soft-metric steps")
     parser.add_argument("--fraction", type=fraction, default=d.fraction, help="share of the steps used (the paper's K)")
-    parser.add_argument("--baseline", type=float, default=d.baseline, help="value of absent features")
+    parser.add_argument("--baseline", type=float, default=d.baseline, help="value of absent features (substrate constant)")
+    parser.add_argument("--substrate", choices=FINE_TUNE_SUBSTRATES, default=d.substrate,
+                        help="absent pixels: constant (--baseline, black), blur (RISE's), rise (insertion from blur, deletion to "
+                             "constant) or random (constant or blur per batch)")  # fmt: skip
+    parser.add_argument("--tie-break", type=non_negative_float, default=d.tie_break,
+                        help="weight of the hard metric's tie rule (index order) in the soft masks")  # fmt: skip
     parser.add_argument("--deletion-form", choices=DELETION_FORMS, default=d.deletion_form)
     parser.add_argument("--detach-thresholds", action="store_true",
                         help="treat the soft masks' thresholds as constants (the authors' code)")  # fmt: skip
@@ -81,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     config = IDExpOConfig(
         classifier=args.classifier, explainer=args.explainer, lambda_ins_del=args.lambda_ins_del,
         lambda_l2=args.lambda_l2, temperature=args.temperature, n_steps=args.n_steps, fraction=args.fraction,
-        baseline=args.baseline, deletion_form=args.deletion_form,
+        baseline=args.baseline, substrate=args.substrate, tie_break=args.tie_break, deletion_form=args.deletion_form,
         detach_thresholds=args.detach_thresholds, lr=args.lr, steps=args.steps,
         batch_size=args.batch_size, eval_every=args.eval_every, val_size=args.val_size,
         accuracy_drop=args.accuracy_drop, accuracy_floor=args.accuracy_floor, checkpoint_every=args.eval_every,

@@ -6,26 +6,44 @@ Regularizers" (ID-ExpO, AISTATS 2024) make RISE's insertion and deletion metrics
 model, so they can be added to a training loss.
 
 **Soft masks.** For an explanation ``e`` over ``D`` features (pixels of an ``H x W`` map, or the
-``F`` columns of a table), sort ``e`` in decreasing order, ``e_(1) >= ... >= e_(D)``. With
+``F`` columns of a table), order the features as the hard metric does: by decreasing ``e``, ties
+by index (row-major for maps), i.e. a stable sort of ``-e``; ``r_i`` is feature ``i``'s position
+in that order (``0`` = first) and ``e_(0) >= ... >= e_(D-1)`` the sorted values. With
 ``step = D // n_steps`` features per step, step ``j`` (``j = 1 .. m``) inserts (or deletes) the
-``c_j = j * step`` most important features; its threshold lies halfway between the last feature
-in and the first feature out, ``t_j = (e_(c_j) + e_(c_j + 1)) / 2``, and the soft mask is::
+``c_j = j * step`` first features; its threshold lies halfway between the last feature in and the
+first feature out, ``t_j = (e_(c_j - 1) + e_(c_j)) / 2``, and the soft mask is::
 
-    alpha_j = sigmoid((tau / s) * (e - t_j))
+    alpha_ij = sigmoid((tau / s) * (e_i - t_j) + kappa * tau^2 * (c_j - 1/2 - r_i))
 
-where ``tau`` is the temperature and ``s`` the mean of the non-zero gaps between consecutive sorted
-values (so ``tau`` is free of the explanation's units). As ``tau -> inf``, ``alpha_j`` becomes the
-0/1 mask of the hard metric's ``c_j`` top features. ``t_j`` and ``s`` are piecewise-linear in the
-sorted values and are differentiated by default; ``detach_thresholds=True`` treats them as
-constants, as the authors' code does (``batch_continuous_insertion_deletion_for_image`` computes
-them under ``no_grad``, so gradients reach ``e`` only through ``e - t_j``). The authors' code
-also averages the gaps over the whole batch; here ``s`` is per input. A step that covers all ``D`` features has ``alpha = 1`` exactly
-(that input does not depend on the explanation). ``m = ceil(fraction * n_steps)``: ``fraction``
-of the ``n_steps`` steps are used (the paper's ``K``, e.g. 0.5 to cover the top half only).
+where ``tau`` is the temperature and ``s = (max e - min e) / (D - 1)`` the mean gap between
+consecutive sorted values, zero gaps included (so ``tau`` is free of the explanation's units, and
+``s`` is continuous in ``e``: breaking a tie by a tiny amount moves it by as little).
+
+**Ties.** The second term is the hard metric's tie rule made soft: it is the soft mask of the
+tie-broken map ``e - kappa * tau * s * r``, whose decreasing order is exactly the hard order for any
+``kappa > 0`` (the term decreases with ``r``, so it never reorders distinct values) and which has no
+ties. Both terms are positive exactly when ``r_i < c_j``, so as ``tau -> inf`` every ``alpha_ij``
+tends to the hard metric's 0/1 mask ``[r_i < c_j]``, ties at a step boundary included (a
+Grad-CAM map has hundreds of tied zeros). The ``tau^2`` makes the tie-break negligible at the
+training temperature (``kappa = tie_break = 1e-3``: at ``tau = 1`` it moves a logit by at most
+``1e-3 * D``, and only features tied with a threshold are not dominated by the first term) and
+decisive well before the hard limit (``1e-3 * tau^2`` per position: 10 at ``tau = 100``). The ranks
+are constants (no gradient); ``tie_break=0`` gives the symmetric rule (tied features at a boundary
+get ``alpha = 1/2`` at every temperature, so maps with such ties do not converge).
+
+``t_j`` and ``s`` are piecewise-linear in the values and are differentiated by default;
+``detach_thresholds=True`` treats them as constants, as the authors' code does
+(``batch_continuous_insertion_deletion_for_image`` computes them under ``no_grad``, so gradients
+reach ``e`` only through ``e - t_j``). The authors' code uses the mean of the non-zero gaps, over
+the whole batch; here ``s`` is per input and counts zero gaps too (the mean of non-zero gaps jumps
+when a tie breaks). A step that covers all ``D`` features has ``alpha = 1`` exactly (that input
+does not depend on the explanation). ``m = ceil(fraction * n_steps)``: ``fraction`` of the
+``n_steps`` steps are used (the paper's ``K``, e.g. 0.5 to cover the top half only).
 
 **Soft inputs.** With a baseline ``b`` (the substrate: zeros by default),
-``x_ins,j = alpha_j * x + (1 - alpha_j) * b`` and ``x_del,j = alpha_j * b + (1 - alpha_j) * x``
-(for images the mask is shared by the channels).
+``x_ins,j = alpha_j * x + (1 - alpha_j) * b`` and ``x_del,j = alpha_j * b' + (1 - alpha_j) * x``
+(for images the mask is shared by the channels), ``b' = b`` unless a separate
+``deletion_baseline`` is given.
 
 **Losses** (per input, lower is better for both, so both are minimised):
 
@@ -38,10 +56,10 @@ of the ``n_steps`` steps are used (the paper's ``K``, e.g. 0.5 to cover the top 
 points ``1 .. m`` of the hard curves of :func:`~saliency_gym.metrics.insertion_deletion.insertion_curve`
 / :func:`~saliency_gym.metrics.insertion_deletion.deletion_curve` with the same ``step`` and a
 constant substrate, and the soft losses to the same formulas evaluated on those hard points
-(:func:`hard_insertion_deletion` computes them with the hard evaluators). Where a block boundary
-falls inside a run of tied values, the soft mask gives the tied features ``alpha = 1/2`` at any
-temperature while the hard metric breaks the tie by raster order; maps with ties at a boundary
-therefore do not converge there.
+(:func:`hard_insertion_deletion` computes them with the hard evaluators), on maps with ties as on
+maps without: both metrics use the one order above (:func:`saliency_gym.metrics.curves.pixel_order`
+for images; the hard metric casts maps to float64, which keeps every tie and every order of the
+explanation's own dtype).
 
 **Tables.** The same functions take ``(N, F)`` features with ``(N, F)`` attributions; the hard
 counterparts for tables, :func:`feature_insertion_curve` and :func:`feature_deletion_curve`,
@@ -68,15 +86,19 @@ from saliency_gym.types import TargetsLike
 from saliency_gym.validation import as_label_array, check_choice, check_float, check_int
 
 DELETION_FORMS = ("ratio", "direct")
+#: ``kappa`` of the tie rule in the soft masks' logits (see the module docstring).
+DEFAULT_TIE_BREAK = 1e-3
 #: Floor on probabilities inside logarithms (``log(1 - p)`` of the direct deletion form).
 _EPS = 1e-12
 
 __all__ = [
+    "DEFAULT_TIE_BREAK",
     "DELETION_FORMS",
     "SoftInsertionDeletion",
     "feature_deletion_curve",
     "feature_insertion_curve",
     "hard_insertion_deletion",
+    "hard_order",
     "soft_insertion_deletion",
     "soft_masks",
     "soft_steps",
@@ -99,14 +121,29 @@ def soft_steps(num_features: int, n_steps: int, fraction: float = 1.0) -> tuple[
     return step, step * np.arange(1, m + 1, dtype=np.int64)
 
 
+def hard_order(explanations: torch.Tensor) -> torch.Tensor:
+    """The hard metric's feature order: ``(N, D)`` indices by decreasing value, ties by index.
+
+    A stable sort of the negated, flattened explanations (no gradient), the order of
+    :func:`saliency_gym.metrics.curves.pixel_order` and of the table curves.
+    """
+    flat = explanations.detach().reshape(explanations.shape[0], -1)
+    return torch.sort(-flat, dim=1, stable=True).indices
+
+
 def soft_masks(
     explanations: torch.Tensor,
     counts: np.ndarray,
     temperature: float,
     *,
     detach_thresholds: bool = False,
+    tie_break: float = DEFAULT_TIE_BREAK,
 ) -> torch.Tensor:
-    """ID-ExpO's soft masks ``alpha_j = sigmoid((tau / s) (e - t_j))``: ``(N, m, *map_shape)``.
+    """ID-ExpO's soft masks (see the module docstring): ``(N, m, *map_shape)``.
+
+    ``alpha_ij = sigmoid((tau / s) (e_i - t_j) + tie_break * tau^2 * (c_j - 1/2 - r_i))`` with
+    ``r`` the hard metric's order (:func:`hard_order`), ``t_j`` the midpoint between the values
+    in positions ``c_j - 1`` and ``c_j`` of that order and ``s = (max e - min e) / (D - 1)``.
 
     Args:
         explanations: ``(N, *map_shape)`` real tensor (a map per input), differentiable.
@@ -114,12 +151,16 @@ def soft_masks(
         temperature: ``tau > 0``; larger is closer to the hard 0/1 masks.
         detach_thresholds: compute ``t_j`` and ``s`` without gradient, as the authors' code does
             (gradients then reach ``e`` only through ``e - t_j``). ``False`` (default) keeps them
-            in the graph: ``t_j`` and ``s`` are piecewise-linear functions of the sorted values, so
+            in the graph: ``t_j`` and ``s`` are piecewise-linear functions of the values, so
             the masks are exactly differentiable wherever the order has no ties.
+        tie_break: ``kappa >= 0``, weight of the hard tie rule (index order) in the logits; ``0``
+            leaves tied features at a step boundary at ``alpha = 1/2``.
 
-    A count equal to ``D`` gives ``alpha = 1`` exactly.
+    A count equal to ``D`` gives ``alpha = 1`` exactly. A constant map has ``s = 0``; ``s = 1``
+    is used (the first term is then zero and the masks follow index order).
     """
     temperature = check_float("temperature", temperature, minimum=0.0, exclusive_minimum=True)
+    tie_break = check_float("tie_break", tie_break, minimum=0.0)
     n = explanations.shape[0]
     flat = explanations.reshape(n, -1)
     d = flat.shape[1]
@@ -127,17 +168,20 @@ def soft_masks(
     if counts.ndim != 1 or counts.size == 0 or counts.min() < 1 or counts.max() > d:
         raise ValueError(f"counts must be a non-empty 1-D array of feature counts in [1, {d}], got {counts}")
     source = flat.detach() if detach_thresholds else flat
-    ordered = torch.sort(source, dim=1, descending=True).values
-    gaps = ordered[:, :-1] - ordered[:, 1:]
-    nonzero = (gaps > 0).detach()
-    number = nonzero.sum(dim=1)
-    total = (gaps * nonzero).sum(dim=1)
-    # a constant map has no gap: any scale gives alpha = 1/2 everywhere, use 1
-    scale = torch.where(number > 0, total / number.clamp_min(1), torch.ones_like(total))
+    order = hard_order(flat)
+    ordered = source.gather(1, order)  # values in the hard order (non-increasing)
+    # mean gap over all D - 1 consecutive pairs, zero gaps included: continuous in e
+    spread = (ordered[:, 0] - ordered[:, -1]) / max(d - 1, 1)
+    scale = torch.where(spread > 0, spread, torch.ones_like(spread))
     inner = torch.as_tensor(np.minimum(counts, d - 1), device=flat.device)
     thresholds = (ordered[:, inner - 1] + ordered[:, inner]) / 2  # (N, m)
-    full = torch.as_tensor(counts == d, device=flat.device)
     logits = (temperature / scale)[:, None, None] * (flat[:, None, :] - thresholds[:, :, None])
+    if tie_break > 0:
+        ranks = torch.empty_like(order)
+        ranks.scatter_(1, order, torch.arange(d, device=flat.device).expand(n, d))
+        margin = torch.as_tensor(counts, device=flat.device, dtype=flat.dtype)[None, :, None] - 0.5 - ranks[:, None, :].to(flat.dtype)
+        logits = logits + (tie_break * temperature**2) * margin
+    full = torch.as_tensor(counts == d, device=flat.device)
     alphas = torch.where(full[None, :, None], torch.ones_like(logits), torch.sigmoid(logits))
     return alphas.reshape(n, len(counts), *explanations.shape[1:])
 
@@ -231,6 +275,8 @@ def soft_insertion_deletion(
     baseline: Any = 0.0,
     deletion_form: str = "ratio",
     detach_thresholds: bool = False,
+    tie_break: float = DEFAULT_TIE_BREAK,
+    deletion_baseline: Any = None,
 ) -> SoftInsertionDeletion:
     """ID-ExpO's differentiable insertion and deletion, batched over inputs and steps.
 
@@ -254,6 +300,10 @@ def soft_insertion_deletion(
         deletion_form: ``"ratio"`` (the paper's) or ``"direct"`` (see the module docstring).
         detach_thresholds: treat ``t_j`` and ``s`` as constants, as the authors' code does (see
             :func:`soft_masks`); by default they are differentiated too.
+        tie_break: weight ``kappa >= 0`` of the hard metric's tie rule (index order) in the soft
+            masks (see the module docstring); ``0`` leaves boundary ties at ``1/2``.
+        deletion_baseline: what deleted features become, if not ``baseline`` (same forms): e.g.
+            RISE's pairing, insertion from ``"blur"`` and deletion to ``0.0``.
 
     Returns:
         :class:`SoftInsertionDeletion`.
@@ -269,7 +319,7 @@ def soft_insertion_deletion(
     d = int(np.prod(explanations.shape[1:]))
     step, counts = soft_steps(d, n_steps, fraction)
     m = len(counts)
-    alphas = soft_masks(explanations, counts, temperature, detach_thresholds=detach_thresholds).to(inputs.dtype)
+    alphas = soft_masks(explanations, counts, temperature, detach_thresholds=detach_thresholds, tie_break=tie_break).to(inputs.dtype)
     for _ in range(extra):  # share the mask over channels: (N, m, 1, H, W)
         alphas = alphas.unsqueeze(2)
     x = inputs.unsqueeze(1)
@@ -279,8 +329,9 @@ def soft_insertion_deletion(
         raise ValueError(f"model must return (N, K) logits, got {getattr(logits0, 'shape', type(logits0).__name__)}")
     y = torch.as_tensor(as_label_array(targets, n=n, num_classes=logits0.shape[1], name="targets"), device=inputs.device)
     b = _baseline(baseline, inputs, y).expand_as(inputs).unsqueeze(1)
+    b_del = b if deletion_baseline is None else _baseline(deletion_baseline, inputs, y).expand_as(inputs).unsqueeze(1)
     x_ins = b + alphas * (x - b)
-    x_del = x + alphas * (b - x)
+    x_del = x + alphas * (b_del - x)
     both = torch.cat([x_ins.reshape(n * m, *inputs.shape[1:]), x_del.reshape(n * m, *inputs.shape[1:])])
     log_p = torch.log_softmax(forward(both), dim=1)
     rows = torch.arange(2 * n * m, device=inputs.device)

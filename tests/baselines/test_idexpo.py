@@ -48,15 +48,15 @@ def _regulariser(model, explainer, x, y, cfg):
     return parts["loss/regulariser"]
 
 
-@pytest.mark.parametrize("case", ["image", "tabular"])
+@pytest.mark.parametrize("case", ["image", "image-blur", "tabular"])
 def test_one_step_lowers_the_regulariser(case, tabular_base):
-    if case == "image":
+    if case.startswith("image"):
         model, _ = load_classifier_module("shapes")
         from saliency_gym.data import ShapesSource
 
         batch = ShapesSource(split="test", n=8, seed=0).arrays()
         x, y = torch.as_tensor(batch.images), torch.as_tensor(batch.labels)
-        cfg = IDExpOConfig(explainer="gradcam", lambda_ins_del=1.0, n_steps=4)
+        cfg = IDExpOConfig(explainer="gradcam", lambda_ins_del=1.0, n_steps=4, substrate="blur" if case == "image-blur" else "constant")
     else:
         model, _ = load_classifier_module(tabular_base)
         task = load_task(tabular_base)
@@ -75,6 +75,20 @@ def test_one_step_lowers_the_regulariser(case, tabular_base):
             p -= 1e-4 * p.grad / norm
     after = _regulariser(model, explainer, x, y, cfg)
     assert after < before, (before, after)
+
+
+def test_rise_substrate_pairs_blur_insertion_with_constant_deletion():
+    model, _ = load_classifier_module("digits")
+    model.eval()
+    x, y = torch.rand(4, 1, 32, 32, generator=torch.Generator().manual_seed(0)), torch.tensor([0, 1, 2, 3])
+    explainer = make_differentiable_explainer("gradcam", model)
+    parts = {}
+    for substrate in ("constant", "blur", "rise"):
+        cfg = IDExpOConfig(classifier="digits", substrate=substrate, deletion_form="ratio", n_steps=4)
+        parts[substrate] = idexpo_loss(model, explainer, x, y, cfg)[1]
+    assert parts["rise"]["loss/soft_insertion"] == pytest.approx(parts["blur"]["loss/soft_insertion"])
+    assert parts["rise"]["loss/soft_deletion"] == pytest.approx(parts["constant"]["loss/soft_deletion"])
+    assert parts["blur"]["loss/soft_insertion"] != pytest.approx(parts["constant"]["loss/soft_insertion"])
 
 
 def test_select_best_enforces_the_floor():
@@ -153,9 +167,28 @@ def test_resume_continues_the_same_run(tmp_path, tabular_base, monkeypatch):
         fine_tune(IDExpOConfig(**FAST), tmp_path / "nothing", resume=True, progress=False)
 
 
-def test_image_classifier_is_loadable_by_name_of_path(tmp_path):
-    cfg = IDExpOConfig(classifier="digits", explainer="gradcam", steps=1, eval_every=1, batch_size=4, val_size=4, n_steps=4)
+def test_image_run_with_random_substrate_is_loadable(tmp_path, monkeypatch):
+    """substrate="random": each batch trains with black or blur (both occur, seeded), every
+    evaluation scores both and selects on their mean; the saved classifier loads by path."""
+    import saliency_gym.baselines.idexpo as idexpo
+
+    drawn = []
+
+    def recording_loss(*args, substrate=None, **kwargs):
+        drawn.append(substrate)
+        return idexpo_loss(*args, substrate=substrate, **kwargs)
+
+    monkeypatch.setattr(idexpo, "idexpo_loss", recording_loss)
+    cfg = IDExpOConfig(classifier="digits", explainer="gradcam", substrate="random", steps=4, eval_every=4, batch_size=2,
+                       val_size=4, n_steps=4)  # fmt: skip
     result = fine_tune(cfg, tmp_path / "digits", progress=False)
+    assert set(drawn) == {"constant", "blur"} and len(drawn) == 4
+    for record in result["history"]:
+        for metric in ("insertion_auc", "deletion_auc"):
+            assert record[metric] == pytest.approx((record[f"{metric}/constant"] + record[f"{metric}/blur"]) / 2)
+    assert record["insertion_auc/constant"] != record["insertion_auc/blur"]
+    with pytest.raises(ValueError, match="settings differ"):
+        fine_tune(IDExpOConfig(**{**cfg.describe(), "substrate": "blur", "steps": 8}), tmp_path / "digits", resume=True, progress=False)
     classifier = load_classifier(result["classifier_path"], device="cpu")
     assert classifier.input_shape == (1, 32, 32) and classifier.num_classes == 10
     import gymnasium as gym
@@ -173,6 +206,7 @@ def test_bad_arguments(tmp_path, tabular_base):
         ("explainer", "rise", ValueError), ("temperature", 0.0, ValueError), ("fraction", 1.5, ValueError),
         ("n_steps", 0, ValueError), ("steps", 2.5, TypeError), ("deletion_form", "log", ValueError),
         ("accuracy_floor", 2.0, ValueError), ("lambda_ins_del", -1.0, ValueError), ("detach_thresholds", "yes", TypeError),
+        ("substrate", "noise", ValueError), ("tie_break", -1.0, ValueError),
     ]:  # fmt: skip
         with pytest.raises(error, match=field):
             IDExpOConfig.from_kwargs(**{field: value})
@@ -182,6 +216,12 @@ def test_bad_arguments(tmp_path, tabular_base):
         fine_tune(IDExpOConfig(**{**FAST, "explainer": "gradcam"}), _run_dir(tmp_path, tabular_base, "cam"), progress=False)
     with pytest.raises(ValueError, match="unknown classifier"):
         load_task("no_such_model")
+    with pytest.raises(ValueError, match="tables take substrate"):
+        fine_tune(IDExpOConfig(**{**FAST, "substrate": "blur"}), _run_dir(tmp_path, tabular_base, "blur"), progress=False)
+    model, _ = load_classifier_module(tabular_base)
+    x, y = torch.randn(4, 30), torch.tensor([0, 1, 0, 1])
+    with pytest.raises(ValueError, match="drawn per batch"):
+        idexpo_loss(model, make_differentiable_explainer("gradient", model), x, y, IDExpOConfig(substrate="random"))
 
 
 def test_cli_parses_and_runs(tmp_path, tabular_base, capsys):

@@ -8,11 +8,13 @@ import torch
 from torch import nn
 
 from saliency_gym import FrozenClassifier
+from saliency_gym.metrics.curves import auc, pixel_order
 from saliency_gym.metrics.insertion_deletion import deletion_curve, insertion_curve
 from saliency_gym.metrics.soft_insertion_deletion import (
     feature_deletion_curve,
     feature_insertion_curve,
     hard_insertion_deletion,
+    hard_order,
     soft_insertion_deletion,
     soft_masks,
     soft_steps,
@@ -72,12 +74,49 @@ def test_soft_masks_shape_order_and_limits():
     assert abs(float(soft[2] + soft[1]) - 1.0) < 1e-6  # symmetric about the threshold
     # scale-free: multiplying the map by a constant leaves the masks unchanged
     assert torch.allclose(soft_masks(5 * e, np.array([2]), 1.0), soft_masks(e, np.array([2]), 1.0))
-    constant = soft_masks(torch.zeros(1, 4), np.array([2]), temperature=50.0)
-    assert torch.allclose(constant, torch.full_like(constant, 0.5))
+    # a constant map is one tie: index order (the hard rule), or 1/2 everywhere without the tie rule
+    constant = soft_masks(torch.zeros(1, 4), np.array([2]), temperature=1000.0)
+    assert torch.allclose(constant[0, 0], torch.tensor([1.0, 1, 0, 0]))
+    symmetric = soft_masks(torch.zeros(1, 4), np.array([2]), temperature=50.0, tie_break=0.0)
+    assert torch.allclose(symmetric, torch.full_like(symmetric, 0.5))
     with pytest.raises(ValueError, match="temperature"):
         soft_masks(e, np.array([1]), temperature=0.0)
     with pytest.raises(ValueError, match="counts"):
         soft_masks(e, np.array([5]), temperature=1.0)
+    with pytest.raises(ValueError, match="tie_break"):
+        soft_masks(e, np.array([1]), temperature=1.0, tie_break=-1.0)
+
+
+def test_ties_follow_the_hard_order():
+    """Tied values at a step boundary go in index order, as in the hard metric's pixel order."""
+    e = torch.tensor([[0.0, 2.0, 0.0, 1.0, 0.0, 0.0], [1.0, 1.0, 1.0, 3.0, 3.0, 0.0]])
+    counts = np.array([1, 2, 3, 4, 5])
+    order = hard_order(e)
+    assert order.tolist() == pixel_order(e.numpy().reshape(2, 2, 3)).tolist()
+    hard = torch.zeros(2, len(counts), 6)
+    for i in range(2):
+        for j, c in enumerate(counts):
+            hard[i, j, order[i, :c]] = 1.0
+    np.testing.assert_allclose(soft_masks(e, counts, temperature=1e3).numpy(), hard.numpy(), atol=1e-6)
+    # maps (N, H, W) are ordered row-major
+    np.testing.assert_allclose(soft_masks(e.reshape(2, 2, 3), counts, temperature=1e3).reshape(2, 5, 6).numpy(), hard.numpy(), atol=1e-6)
+    # without the tie rule, the tied features at a boundary stay at 1/2 at any temperature
+    assert float(soft_masks(e, counts, temperature=1e6, tie_break=0.0)[0, 2, 0]) == 0.5
+
+
+def test_scale_is_continuous_when_ties_break():
+    """A 1e-12 jitter breaks every tie of a map with a large tied region; the soft losses barely
+    move at the training temperature (the mean of the non-zero gaps would change by ~2x)."""
+    torch.manual_seed(4)
+    model = TinyCNN().double()
+    x = torch.rand(3, 1, 6, 6, dtype=torch.float64)
+    e = torch.relu(torch.randn(3, 6, 6, dtype=torch.float64))  # about half the pixels tied at 0
+    assert int((e == 0).sum()) > 30
+    jittered = e + 1e-12 * torch.rand(e.shape, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    a = soft_insertion_deletion(model, x, e, [0, 1, 2], n_steps=6)
+    b = soft_insertion_deletion(model, x, jittered, [0, 1, 2], n_steps=6)
+    np.testing.assert_allclose(a.insertion.detach().numpy(), b.insertion.detach().numpy(), atol=1e-3)
+    np.testing.assert_allclose(a.deletion.detach().numpy(), b.deletion.detach().numpy(), atol=1e-3)
 
 
 # ---------------------------------------------------------------------------------------- differentiability
@@ -156,6 +195,39 @@ def test_converges_to_hard_image_metrics(image_case):
     np.testing.assert_allclose(soft.deletion.detach().numpy(), hard["deletion"], atol=1e-4)
 
 
+def test_converges_to_hard_metrics_on_gradcam_maps():
+    """Grad-CAM maps of the shipped shapes classifier have hundreds of tied zeros; the soft curves
+    still converge to the hard ones (every point, and the AUC to < 0.01) at large temperatures."""
+    from saliency_gym.baselines.differentiable_explainers import make_differentiable_explainer
+    from saliency_gym.data import ShapesSource
+    from saliency_gym.zoo import load_classifier_module
+
+    model, _ = load_classifier_module("shapes")
+    model.eval()
+    batch = ShapesSource(split="test", n=12, seed=0).arrays()
+    x, y = torch.as_tensor(batch.images), torch.as_tensor(batch.labels)
+    explainer = make_differentiable_explainer("gradcam", model, create_graph=False)
+    e = explainer(x, y).detach()
+    keep = (e.reshape(len(e), -1) == 0).sum(1).argsort(descending=True)[:3]  # the most ties
+    x, y, e = x[keep], y[keep], e[keep]
+    assert int((e.reshape(3, -1) == 0).sum(1).min()) > 100
+    classifier = FrozenClassifier(model, tuple(x.shape[1:]), device="cpu")
+    hard = hard_insertion_deletion(classifier, x, e, y, n_steps=32)
+    hard_ins, hard_del = hard["insertion_result"].curves, hard["deletion_result"].curves
+    for tau in (100.0, 1e6):
+        with torch.no_grad():
+            soft = soft_insertion_deletion(model, x, e, y, temperature=tau, n_steps=32)
+        ins = np.concatenate([hard_ins[:, :1], soft.insertion_probs.numpy()], axis=1)
+        dele = np.concatenate([hard_del[:, :1], soft.deletion_probs.numpy()], axis=1)
+        assert np.abs(auc(ins) - auc(hard_ins)).max() < 0.01 and np.abs(auc(dele) - auc(hard_del)).max() < 0.01
+    np.testing.assert_allclose(ins, hard_ins, atol=1e-4)
+    np.testing.assert_allclose(dele, hard_del, atol=1e-4)
+    # the symmetric rule (no tie-break) does not converge on these maps
+    with torch.no_grad():
+        loose = soft_insertion_deletion(model, x, e, y, temperature=1e6, n_steps=32, tie_break=0.0)
+    assert np.abs(loose.insertion_probs.numpy() - hard_ins[:, 1:]).max() > 0.1
+
+
 def test_converges_to_hard_table_metrics():
     torch.manual_seed(2)
     model = tiny_mlp(features=8)
@@ -231,3 +303,7 @@ def test_substrate_baseline_for_images(image_case):
     assert not torch.allclose(blurred.insertion, zeros.insertion)
     same = soft_insertion_deletion(model.float(), x.float(), e.float(), y, baseline=0.0, n_steps=4)
     assert torch.allclose(same.insertion, zeros.insertion)
+    # RISE's pairing: insertion from the blur, deletion to black
+    paired = soft_insertion_deletion(model.float(), x.float(), e.float(), y, baseline="blur", deletion_baseline=0.0, n_steps=4)
+    assert torch.allclose(paired.insertion, blurred.insertion) and torch.allclose(paired.deletion, zeros.deletion)
+    assert not torch.allclose(paired.deletion, blurred.deletion)
