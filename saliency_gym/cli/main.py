@@ -20,10 +20,12 @@ COMMAND_MODULES: tuple[str, ...] = (
     "saliency_gym.cli.demo",
     "saliency_gym.cli.explain",
     "saliency_gym.cli.train",
+    "saliency_gym.cli.enjoy",
     "saliency_gym.cli.bench",
     "saliency_gym.cli.attack",
     "saliency_gym.cli.idexpo",
     "saliency_gym.cli.train_ganmex",
+    "saliency_gym.cli.distill",
 )
 
 
