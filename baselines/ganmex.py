@@ -14,12 +14,21 @@ training loop and :mod:`saliency_gym.baselines.baseline_providers` the baseline 
   channels (StarGAN's conditioning); an encoder-residual-decoder predicts a per-pixel blend mask
   ``a`` and a colour image ``y`` and returns ``(1 - a) * x + a * y`` (the attention output of
   GANimation, Pumarola et al. 2018). The output lies in [0, 1] by construction, and an unchanged
-  pixel costs the generator nothing, which favours small, local edits.
+  pixel costs the generator nothing, which favours small, local edits. The colour ``y`` may be
+  copied from the input's neighbourhood (``copy_window``), so removing a feature repaints it with
+  the colour around it instead of one learnt colour per class.
 * :class:`Critic`: a PatchGAN-style real/fake critic without normalisation layers, trained with
-  the WGAN-GP objective (Gulrajani et al. 2017).
+  the WGAN-GP objective (Gulrajani et al. 2017); class-conditional by default in training, so a
+  counterfactual is judged against real images *of its target class*.
 * :class:`GanmexLossWeights` and :func:`generator_loss` / :func:`critic_loss`: the generator
   minimises ``L_adv + lambda_cls * CE(f(G(x, t)), t) + lambda_sim * |x - G(x, t)|_1
   (+ lambda_cyc * |x - G(G(x, t), s)|_1)`` with ``f`` the frozen classifier.
+
+Valid is not minimal: a generator can satisfy the classifier with a blob that is not the edit the
+data needs. :func:`saliency_gym.metrics.counterfactual_scores` measures the distance to a known
+true counterfactual (``shape_pairs``), and
+:func:`~saliency_gym.baselines.baseline_providers.prune_edit` keeps only the part of an edit the
+classifier needs.
 
 The classifier is never trained: its parameters are frozen (``requires_grad=False``) and only the
 generator's and critic's optimisers exist; gradients flow *through* it to the generator.
@@ -73,17 +82,31 @@ class ConditionalGenerator(nn.Module):
         num_classes: number of classes ``K`` (one-hot input planes).
         width: channels of the first convolution (doubled after the down-sampling step).
         n_residual: residual blocks at the bottleneck.
+        copy_window: side ``k`` (odd) of the neighbourhood a repainted pixel may copy its colour
+            from, or ``0`` for none (the v1 generator). With a window the colour ``y`` of a pixel is
+            a gated mix of a free colour and a softmax-weighted average of the *input's* pixels in
+            the ``k x k`` window around it (a per-pixel predicted kernel, as in kernel-prediction
+            networks, Bako et al. 2017). Removing a feature then costs one copy of the surrounding
+            colour, which a free colour head has to regress from features; without it the
+            generator learns one generic colour per class and paints blobs that are valid but not
+            the true counterfactual. Adding a feature uses the free colour.
 
-    With the defaults (``width=16``, two residual blocks) a 3-channel, 5-class generator has about
-    58k parameters (a ~0.25 MB checkpoint); the bottleneck works at half resolution.
+    With the defaults (``width=16``, two residual blocks, ``copy_window=7``) a 3-channel, 5-class
+    generator has about 69k parameters (a ~0.3 MB checkpoint); the bottleneck works at half
+    resolution.
     """
 
-    def __init__(self, in_channels: int = 3, num_classes: int = 5, width: int = 16, n_residual: int = 2) -> None:
+    def __init__(
+        self, in_channels: int = 3, num_classes: int = 5, width: int = 16, n_residual: int = 2, copy_window: int = 7
+    ) -> None:
         super().__init__()
         self.in_channels = check_int("in_channels", in_channels, minimum=1)
         self.num_classes = check_int("num_classes", num_classes, minimum=2)
         width = check_int("width", width, minimum=4)
         n_residual = check_int("n_residual", n_residual, minimum=0)
+        self.copy_window = check_int("copy_window", copy_window, minimum=0)
+        if self.copy_window and self.copy_window % 2 == 0:
+            raise ValueError(f"copy_window must be odd (or 0), got {copy_window}")
         w2 = 2 * width
         self.encoder = nn.Sequential(
             nn.Conv2d(in_channels + num_classes, width, 5, padding=2, bias=False),
@@ -97,9 +120,12 @@ class ConditionalGenerator(nn.Module):
             nn.InstanceNorm2d(width, affine=True), nn.ReLU(),
         )  # fmt: skip
         # Skip connection: the decoder sees the full-resolution input and label planes again.
-        self.head = nn.Conv2d(width + in_channels + num_classes, in_channels + 1, 3, padding=1)
+        # Outputs: blend logit, free colour (C); with a copy window also a gate and k*k kernel logits.
+        extra = 1 + self.copy_window**2 if self.copy_window else 0
+        self.head = nn.Conv2d(width + in_channels + num_classes, in_channels + 1 + extra, 3, padding=1)
         self.config: dict[str, Any] = {
             "in_channels": self.in_channels, "num_classes": self.num_classes, "width": width, "n_residual": n_residual,
+            "copy_window": self.copy_window,
         }  # fmt: skip
 
     def forward(self, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -120,8 +146,15 @@ class ConditionalGenerator(nn.Module):
         out = self.head(torch.cat([features, x], dim=1))
         # The blend starts near sigmoid(-4) = 0.018: the untrained generator is almost the
         # identity, so every change it learns is one the class loss asked for.
+        c = self.in_channels
         blend = torch.sigmoid(out[:, :1] - 4.0)
-        colour = torch.sigmoid(out[:, 1:])
+        colour = torch.sigmoid(out[:, 1 : 1 + c])
+        if self.copy_window:
+            k = self.copy_window
+            gate = torch.sigmoid(out[:, 1 + c : 2 + c])
+            kernel = torch.softmax(out[:, 2 + c :], dim=1).unsqueeze(1)  # (N, 1, k*k, H, W)
+            window = F.unfold(images, k, padding=k // 2).view(n, c, k * k, h, w)
+            colour = gate * (kernel * window).sum(2) + (1 - gate) * colour
         return (1 - blend) * images + blend * colour
 
 
@@ -134,21 +167,38 @@ class Critic(nn.Module):
     Args:
         in_channels: image channels.
         width: channels of the first convolution (doubled at each of the two further steps).
+        num_classes: ``0`` for an unconditional critic (is this a real image?); ``K`` for a
+            class-conditional one (is this a real image *of class c*?), which sees the class as
+            ``K`` one-hot input planes like the generator. An unconditional critic accepts a
+            "plain" counterfactual that still shows a mark-like blob, because marked images are
+            real too; a conditional one compares it with real images of the target class only,
+            which pushes translations towards the target class's data rather than merely past
+            the classifier's boundary.
     """
 
-    def __init__(self, in_channels: int = 3, width: int = 16) -> None:
+    def __init__(self, in_channels: int = 3, width: int = 16, num_classes: int = 0) -> None:
         super().__init__()
         check_int("in_channels", in_channels, minimum=1)
         width = check_int("width", width, minimum=4)
+        self.num_classes = check_int("num_classes", num_classes, minimum=0)
+        if self.num_classes == 1:
+            raise ValueError("num_classes must be 0 (unconditional) or at least 2")
         self.body = nn.Sequential(
-            nn.Conv2d(in_channels, width, 4, stride=2, padding=1), nn.LeakyReLU(0.2),
+            nn.Conv2d(in_channels + self.num_classes, width, 4, stride=2, padding=1), nn.LeakyReLU(0.2),
             nn.Conv2d(width, 2 * width, 4, stride=2, padding=1), nn.LeakyReLU(0.2),
             nn.Conv2d(2 * width, 4 * width, 3, padding=1), nn.LeakyReLU(0.2),
             nn.Conv2d(4 * width, 1, 3, padding=1),
         )  # fmt: skip
-        self.config: dict[str, Any] = {"in_channels": in_channels, "width": width}
+        self.config: dict[str, Any] = {"in_channels": in_channels, "width": width, "num_classes": self.num_classes}
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
+    def forward(self, images: torch.Tensor, classes: torch.Tensor | None = None) -> torch.Tensor:
+        """Scores ``(N,)`` of ``(N, C, H, W)`` images; ``classes`` ``(N,)`` is required by a
+        conditional critic (the class each image is judged as) and ignored by an unconditional one."""
+        if self.num_classes:
+            if classes is None:
+                raise ValueError("a class-conditional critic needs the classes the images are judged as")
+            n, _, h, w = images.shape
+            images = torch.cat([images, one_hot_planes(classes.to(images.device), self.num_classes, h, w)], dim=1)
         return self.body(images).mean(dim=(1, 2, 3))
 
 
@@ -173,22 +223,38 @@ class GanmexLossWeights:
             check_float(name, value, minimum=0.0)
 
 
-def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """WGAN-GP's penalty ``E[(||grad D(x_hat)||_2 - 1)^2]`` on random interpolates ``x_hat``."""
+def gradient_penalty(
+    critic: nn.Module,
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    generator: torch.Generator | None = None,
+    classes: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """WGAN-GP's penalty ``E[(||grad_x D(x_hat, c)||_2 - 1)^2]`` on random interpolates ``x_hat``
+    (the gradient is taken with respect to the image only; ``classes`` for a conditional critic)."""
     alpha = torch.rand(real.shape[0], 1, 1, 1, generator=generator).to(real.device)
     mixed = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
-    scores = critic(mixed)
+    scores = critic(mixed, classes)
     (grad,) = torch.autograd.grad(scores.sum(), mixed, create_graph=True)
     return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
 
 
 def critic_loss(
-    critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, weights: GanmexLossWeights, generator: torch.Generator | None = None
+    critic: nn.Module,
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    weights: GanmexLossWeights,
+    generator: torch.Generator | None = None,
+    classes: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """WGAN-GP critic loss ``D(fake) - D(real) + lambda_gp * GP`` and its parts (for logging)."""
+    """WGAN-GP critic loss ``D(fake) - D(real) + lambda_gp * GP`` and its parts (for logging).
+
+    For a class-conditional critic, ``classes[i]`` is both the label of ``real[i]`` and the target
+    ``fake[i]`` was translated to, so real and fake images are compared class by class.
+    """
     fake = fake.detach()
-    wasserstein = critic(fake).mean() - critic(real).mean()
-    gp = gradient_penalty(critic, real, fake, generator)
+    wasserstein = critic(fake, classes).mean() - critic(real, classes).mean()
+    gp = gradient_penalty(critic, real, fake, generator, classes)
     loss = wasserstein + weights.lambda_gp * gp
     return loss, {"critic/wasserstein": -wasserstein.item(), "critic/gp": gp.item(), "critic/loss": loss.item()}
 
@@ -210,7 +276,7 @@ def generator_loss(
     source classes and ``t`` the targets. L1 terms are per-pixel means.
     """
     fake = generator_net(images, targets)
-    adversarial = -critic(fake).mean()
+    adversarial = -critic(fake, targets).mean()
     logits = classifier_module(fake)
     cls = F.cross_entropy(logits, targets)
     sim = (fake - images).abs().mean()
@@ -277,7 +343,7 @@ def load_generator(
     path = resolve_generator_path(name_or_path)
     payload = safe_load(path, expected_format=GENERATOR_FORMAT, required_keys=_GENERATOR_KEYS)
     try:
-        net = ConditionalGenerator(**payload["arch_kwargs"])
+        net = ConditionalGenerator(**{"copy_window": 0, **payload["arch_kwargs"]})  # older files: no copy window
         net.load_state_dict(payload["state_dict"])
     except (RuntimeError, TypeError, ValueError) as exc:
         raise CheckpointError(f"GANMEX checkpoint {path} does not fit its architecture: {exc}") from exc

@@ -61,14 +61,18 @@ _RESUME_FIXED = (
     "batch_size",
     "gen_width",
     "n_residual",
+    "copy_window",
     "critic_width",
+    "conditional_critic",
 )
 _STATE_KEYS = ("config", "generator", "critic", "opt_g", "opt_d", "step", "rng")
 
 
 @dataclass
 class GanmexTrainingConfig(TrainingOptions):
-    """Hyperparameters of :func:`train_ganmex`; the defaults are the shipped recipe."""
+    """Hyperparameters of :func:`train_ganmex`; the defaults are the shipped ``shape_pairs`` recipe
+    (the shipped ``shapes`` and ``digits`` generators are v1: ``conditional_critic=False,
+    copy_window=0, steps=1000``)."""
 
     option_kind = "GANMEX training option"
 
@@ -78,8 +82,8 @@ class GanmexTrainingConfig(TrainingOptions):
     """Training data (a :func:`~saliency_gym.data.load_dataset` name); ``None``: the classifier's."""
     seed: int = 0
     """Seeds the networks' initialisation, the batches and the target classes."""
-    steps: int = 1000
-    """Generator updates."""
+    steps: int = 2000
+    """Generator updates (the shipped ``shape_pairs`` generator: 2000; ``shapes`` and ``digits``: 1000)."""
     n_critic: int = 1
     """Critic updates per generator update (StarGAN uses 5; 1 fits the 15-minute CPU budget)."""
     batch_size: int = 32
@@ -100,8 +104,16 @@ class GanmexTrainingConfig(TrainingOptions):
     """Channels of the generator's first convolution."""
     n_residual: int = 2
     """Residual blocks in the generator's bottleneck."""
+    copy_window: int = 7
+    """Side of the window a repainted pixel may copy its colour from (odd; 0: free colour only,
+    the v1 generator); see :class:`~saliency_gym.baselines.ganmex.ConditionalGenerator`."""
     critic_width: int = 16
     """Channels of the critic's first convolution."""
+    conditional_critic: bool = True
+    """Judge each counterfactual against real images *of its target class* (class planes as critic
+    input) rather than against all real images, which accept a translation that keeps the source
+    class's features (a marked image is real, even when relabelled plain). ``False``: the v1
+    recipe."""
     max_train: int | None = None
     """Use only the first ``max_train`` training images (``None``: all)."""
     eval_samples: int = 500
@@ -113,11 +125,15 @@ class GanmexTrainingConfig(TrainingOptions):
 
     def validate(self) -> GanmexTrainingConfig:
         """Check every field; raise ``TypeError``/``ValueError`` naming the bad one."""
-        self.check_ints("seed", "n_residual", minimum=0)
+        self.check_ints("seed", "n_residual", "copy_window", minimum=0)
+        if self.copy_window % 2 == 0 and self.copy_window:
+            raise ValueError(f"copy_window must be odd (or 0), got {self.copy_window}")
         self.check_ints("steps", "n_critic", "batch_size", "gen_width", "critic_width", "eval_samples", "log_every",
                         "checkpoint_every", minimum=1)  # fmt: skip
         self.check_ints("max_train", minimum=2, optional=True)
         self.check_floats("lr_generator", "lr_critic", minimum=0.0, exclusive_minimum=True)
+        if not isinstance(self.conditional_critic, bool):
+            raise TypeError(f"conditional_critic must be a bool, got {type(self.conditional_critic).__name__}")
         self.loss_weights()
         return self
 
@@ -212,9 +228,9 @@ def train_ganmex(
 
         rng = seed_everything(cfg.seed)
         generator_net = ConditionalGenerator(
-            c, k, width=cfg.gen_width, n_residual=cfg.n_residual
+            c, k, width=cfg.gen_width, n_residual=cfg.n_residual, copy_window=cfg.copy_window
         ).to(classifier.device)
-        critic = Critic(c, width=cfg.critic_width).to(classifier.device)
+        critic = Critic(c, width=cfg.critic_width, num_classes=k if cfg.conditional_critic else 0).to(classifier.device)
         opt_g = torch.optim.Adam(
             generator_net.parameters(), lr=cfg.lr_generator, betas=(0.5, 0.999)
         )
@@ -232,10 +248,31 @@ def train_ganmex(
 
         x_all, y_all = _data_tensors(train_source, cfg.max_train)
         n_train = x_all.shape[0]
+        by_class = [torch.nonzero(y_all == cls).flatten() for cls in range(k)]
+        if cfg.conditional_critic and any(pool.numel() == 0 for pool in by_class):
+            raise ValueError(f"conditional_critic needs training images of every class; {dataset!r} lacks some")
 
         def next_batch() -> tuple[torch.Tensor, torch.Tensor]:
             idx = torch.randint(0, n_train, (cfg.batch_size,), generator=rng)
             return x_all[idx].to(classifier.device), y_all[idx].to(classifier.device)
+
+        def critic_batch() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+            """Real images, fakes and the classes a conditional critic judges both as (``None``
+            for an unconditional one). Conditional: the real images are drawn from the classes
+            the fakes were translated to, so each fake is compared with real images of its class.
+            Unconditional: the fakes are translations of the real batch (the v1 recipe)."""
+            real, sources = next_batch()
+            targets = sample_targets(sources, k, rng)
+            with torch.no_grad():
+                fake = generator_net(real, targets)
+            if not cfg.conditional_critic:
+                return real, fake, None
+            targets_cpu = targets.cpu()
+            idx = torch.empty_like(targets_cpu)
+            for cls, pool in enumerate(by_class):
+                where = targets_cpu == cls
+                idx[where] = pool[torch.randint(0, pool.numel(), (int(where.sum()),), generator=rng)]
+            return x_all[idx].to(classifier.device), fake, targets
 
         def save_state() -> None:
             run_state.save(
@@ -258,10 +295,8 @@ def train_ganmex(
         try:
             while step < cfg.steps:
                 for _ in range(cfg.n_critic):
-                    real, sources = next_batch()
-                    with torch.no_grad():
-                        fake = generator_net(real, sample_targets(sources, k, rng))
-                    d_loss, d_parts = critic_loss(critic, real, fake, weights, rng)
+                    real, fake, classes = critic_batch()
+                    d_loss, d_parts = critic_loss(critic, real, fake, weights, rng, classes)
                     opt_d.zero_grad(set_to_none=True)
                     d_loss.backward()
                     opt_d.step()

@@ -7,7 +7,16 @@ Two tables (Markdown):
    *validity* is the fraction the classifier assigns to that class, *proximity* the mean
    per-pixel L1 distance ``mean |b - x|`` to the input. Zeros, blur, mean and noise are listed for
    the one-vs-one data: they are not counterfactuals of any class, which their validity shows.
-2. **One-vs-one attributions** on ``shape_pairs`` (Shih et al. 2021's setting): marked test
+2. **Minimality** on ``shape_pairs``, where the true counterfactual is known: each marked test
+   image sent to ``plain`` should become its pair's plain image, which differs from it only on the
+   mark. Columns (:func:`~saliency_gym.metrics.counterfactual_scores`): validity, proximity,
+   *true L1* (mean per-pixel ``|b - x*|`` to the true counterfactual ``x*``), *gap closed*
+   (``1 - |b - x*|_1 / |x - x*|_1``: 1 is the true counterfactual, 0 doing nothing, below 0 farther
+   from it than the input), *edit in mark* (share of ``|b - x|`` on the mark's pixels). Extra
+   generator checkpoints can be compared with ``--generator NAME=PATH`` (here and in table 3);
+   each generator also has a ``+prune`` row (``GanmexSubstrate(..., prune=True)``: the smallest
+   valid part of its edit).
+3. **One-vs-one attributions** on ``shape_pairs`` (Shih et al. 2021's setting): marked test
    images explained as "marked rather than plain" (target 1, foil 0) by Integrated Gradients and
    DeepLIFT with each baseline provider; class-aware providers are used through
    ``provider.for_class(foil)``. Columns:
@@ -25,6 +34,7 @@ Two tables (Markdown):
 Example::
 
     python benchmarks/bench_ganmex.py --images 100 --sanity-images 8
+    python benchmarks/bench_ganmex.py --minimality-only --generator retrained=runs/ganmex/shape_pairs/generator.pt
 """
 
 from __future__ import annotations
@@ -49,6 +59,7 @@ from saliency_gym.baselines.ganmex import sample_targets, shipped_generators
 from saliency_gym.data import load_dataset
 from saliency_gym.metrics import (
     cascading_randomization,
+    counterfactual_scores,
     deletion_curve,
     energy_pointing_game,
     insertion_curve,
@@ -73,6 +84,7 @@ def counterfactual_rows(dataset: str, n_images: int, mdts_train: int, seed: int,
     providers["mdts"] = MDTSSubstrate(train, max_samples=mdts_train)
     if dataset in shipped_generators():
         providers["ganmex"] = GanmexSubstrate(dataset)
+        providers["ganmex+prune"] = GanmexSubstrate(dataset, classifier=classifier, prune=True)
     rows = []
     for name, provider in providers.items():
         start = time.perf_counter()
@@ -85,7 +97,35 @@ def counterfactual_rows(dataset: str, n_images: int, mdts_train: int, seed: int,
     return rows
 
 
-def attribution_rows(n_images: int, ig_steps: int, sanity_images: int, mdts_train: int, seed: int) -> list[dict]:
+def minimality_rows(n_images: int, mdts_train: int, seed: int, generators: dict[str, str]) -> list[dict]:
+    """Marked shape_pairs test images sent to ``plain``, scored against their true counterfactual
+    (the pair's plain image) by every class-aware provider and, for reference, blur."""
+    foil = 0
+    classifier = load_classifier("shape_pairs", device="cpu")
+    source = load_dataset("shape_pairs", "test")
+    n = min(n_images, len(source) // 2)
+    batch = source.get_batch(np.arange(2 * n))
+    plain, marked = torch.as_tensor(batch.images[0::2]), torch.as_tensor(batch.images[1::2])
+    regions = torch.as_tensor(batch.masks[1::2]).bool()
+    targets = torch.full((n,), foil, dtype=torch.long)
+    train = load_dataset("shape_pairs", "train")
+    providers = {"blur": make_baseline_provider("blur"), "mdts": MDTSSubstrate(train, max_samples=mdts_train).for_class(foil)}
+    for name, path in {"ganmex": "shape_pairs", **{f"ganmex:{k}": v for k, v in generators.items()}}.items():
+        providers[name] = GanmexSubstrate(path).for_class(foil)
+        providers[f"{name}+prune"] = GanmexSubstrate(path, classifier=classifier, prune=True).for_class(foil)
+    rows = []
+    for name, provider in providers.items():
+        baselines = provider(marked, targets, torch.Generator().manual_seed(seed))
+        scores = counterfactual_scores(classifier, baselines, marked, targets, true_counterfactuals=plain, regions=regions)
+        rows.append({"provider": name, **scores})
+    rows.append({"provider": "(input unchanged)", **counterfactual_scores(classifier, marked, marked, targets,
+                                                                         true_counterfactuals=plain, regions=regions)})  # fmt: skip
+    rows[-1]["edit_in_region"] = float("nan")
+    return rows
+
+
+def attribution_rows(n_images: int, ig_steps: int, sanity_images: int, mdts_train: int, seed: int,
+                     generators: dict[str, str] | None = None) -> list[dict]:  # fmt: skip
     """One-vs-one IG / DeepLIFT on marked shape_pairs test images with every baseline provider."""
     target, foil = 1, 0
     classifier = load_classifier("shape_pairs", device="cpu")
@@ -97,7 +137,9 @@ def attribution_rows(n_images: int, ig_steps: int, sanity_images: int, mdts_trai
     train = load_dataset("shape_pairs", "train")
     providers = {name: make_baseline_provider(name, data=train) for name in CLASS_AGNOSTIC}
     providers["mdts"] = MDTSSubstrate(train, max_samples=mdts_train).for_class(foil)
-    providers["ganmex"] = GanmexSubstrate("shape_pairs").for_class(foil)
+    for name, path in {"ganmex": "shape_pairs", **{f"ganmex:{k}": v for k, v in (generators or {}).items()}}.items():
+        providers[name] = GanmexSubstrate(path).for_class(foil)
+        providers[f"{name}+prune"] = GanmexSubstrate(path, classifier=classifier, prune=True).for_class(foil)
     methods = {
         "integrated_gradients": lambda clf, b: IntegratedGradientsExplainer(clf, baseline=b, n_steps=ig_steps, seed=seed),
         "deeplift": lambda clf, b: DeepLiftExplainer(clf, baseline=b, seed=seed),
@@ -146,24 +188,35 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--json", default=None, help="also write the rows to this JSON file")
+    parser.add_argument("--generator", action="append", default=[], metavar="NAME=PATH",
+                        help="also score this shape_pairs generator checkpoint in the minimality and attribution tables (repeatable)")
+    parser.add_argument("--minimality-only", action="store_true", help="print only the minimality table")
     args = parser.parse_args()
+    generators = dict(item.split("=", 1) for item in args.generator)
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs visible, "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads")  # fmt: skip
     start = time.perf_counter()
+    minimal = minimality_rows(args.cf_images, args.mdts_train, args.seed, generators)
+    print(f"\n### Minimality: marked shape_pairs test images sent to plain, against the true counterfactual ({args.cf_images} images)\n")
+    print(markdown(minimal, ["provider", "validity", "proximity_l1", "true_l1", "gap_closed", "edit_in_region"]))
+    if args.minimality_only:
+        if args.json:
+            Path(args.json).write_text(json.dumps({"minimality": minimal, "args": vars(args)}, indent=2))
+        return
     cf = []
     for dataset in ("shape_pairs", "shapes", "digits"):
         cf += counterfactual_rows(dataset, args.cf_images, args.mdts_train, args.seed, include_agnostic=dataset == "shape_pairs")
     print("\n### Counterfactual baselines (random other target class, test split)\n")
     print(markdown(cf, ["dataset", "provider", "validity", "proximity_l1", "ms_per_image"]))
-    attr = attribution_rows(args.images, args.ig_steps, args.sanity_images, args.mdts_train, args.seed)
+    attr = attribution_rows(args.images, args.ig_steps, args.sanity_images, args.mdts_train, args.seed, generators)
     print(f"\n### One-vs-one attributions on shape_pairs ({args.images} marked test images, target marked, foil plain)\n")
     print(markdown(attr, ["method", "provider", "pointing", "energy", "insertion_auc", "deletion_auc",
                           "sanity_spearman_abs_all_random", "sanity_spearman_abs_top_layer"]))  # fmt: skip
     print(f"\ntotal {time.perf_counter() - start:.0f} s")
     if args.json:
-        Path(args.json).write_text(json.dumps({"counterfactuals": cf, "attributions": attr, "args": vars(args)}, indent=2))
+        Path(args.json).write_text(json.dumps({"counterfactuals": cf, "minimality": minimal, "attributions": attr, "args": vars(args)}, indent=2))
 
 
 if __name__ == "__main__":

@@ -40,7 +40,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--lambda-cyc", type=float, default=d.lambda_cyc)
     parser.add_argument("--lambda-gp", type=float, default=d.lambda_gp)
     parser.add_argument("--gen-width", type=positive_int, default=d.gen_width)
+    parser.add_argument("--copy-window", type=non_negative_int, default=d.copy_window,
+                        help="odd window side a repainted pixel may copy its colour from (0: free colour only, v1)")
     parser.add_argument("--critic-width", type=positive_int, default=d.critic_width)
+    parser.add_argument("--conditional-critic", action=argparse.BooleanOptionalAction, default=d.conditional_critic,
+                        help="judge counterfactuals against real images of their target class (the default); "
+                        "--no-conditional-critic: against all real images (the v1 recipe)")
     parser.add_argument("--max-train", type=positive_int, default=None, help="use only the first N training images")
     parser.add_argument("--checkpoint-every", type=positive_int, default=d.checkpoint_every)
     parser.add_argument("--out-dir", default=None, help="run folder (default runs/ganmex/<classifier>)")
@@ -67,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         classifier=args.classifier, dataset=args.dataset, seed=args.seed, steps=args.steps, n_critic=args.n_critic,
         batch_size=args.batch_size, lr_generator=args.lr_generator, lr_critic=args.lr_critic,
         lambda_cls=args.lambda_cls, lambda_sim=args.lambda_sim, lambda_cyc=args.lambda_cyc, lambda_gp=args.lambda_gp,
-        gen_width=args.gen_width, critic_width=args.critic_width, max_train=args.max_train,
+        gen_width=args.gen_width, copy_window=args.copy_window, critic_width=args.critic_width, conditional_critic=args.conditional_critic, max_train=args.max_train,
         checkpoint_every=args.checkpoint_every,
     )  # fmt: skip
     result = train_ganmex(config, args.out_dir, resume=args.resume, export=args.export, device=args.device,

@@ -12,8 +12,11 @@
 - :mod:`~saliency_gym.metrics.soft_insertion_deletion`: ID-ExpO's differentiable insertion/deletion,
   and insertion/deletion curves for tabular features.
 - :mod:`~saliency_gym.metrics.curves_plot`: plots of insertion/deletion curves.
+- :mod:`~saliency_gym.metrics.counterfactual`: validity, proximity and distance to a known true
+  counterfactual of counterfactual baselines (GANMEX, MDTS).
 """
 
+from saliency_gym.metrics.counterfactual import counterfactual_scores
 from saliency_gym.metrics.curves import CurveResult, auc, pixel_order
 from saliency_gym.metrics.curves_plot import plot_insertion_deletion_curves
 from saliency_gym.metrics.insertion_deletion import deletion_curve, insertion_curve
@@ -56,6 +59,7 @@ __all__ = [
     "auc",
     "cascading_randomization",
     "cell_order_from_maps",
+    "counterfactual_scores",
     "deletion_curve",
     "dissimilarity",
     "diversity_topk",

@@ -15,6 +15,7 @@ from saliency_gym.baselines.baseline_providers import (
     GanmexSubstrate,
     MDTSSubstrate,
     make_baseline_provider,
+    prune_edit,
 )
 from saliency_gym.baselines.ganmex import ConditionalGenerator, save_generator, shipped_generators
 from saliency_gym.checkpoint import CheckpointError
@@ -75,6 +76,57 @@ def test_ganmex_provider_bad_arguments(random_generator_path, tmp_path, shapes_c
     with pytest.raises(ValueError, match="own predicted class"):
         strict(x, own)
     assert strict(x, (own + 1) % 5).shape == x.shape
+
+
+def test_prune_edit_keeps_the_part_that_flips_the_class(region_classifier):
+    """region_classifier says 1 while the top-left 2x2 pixels are bright; the counterfactual darkens
+    them and also changes every other pixel a little (a halo). Pruning keeps only corner pixels."""
+    x = torch.full((3, 1, 8, 8), 0.5)
+    x[:, :, :2, :2] = 0.9
+    b = x + 0.05  # the halo
+    b[:, :, :2, :2] = 0.0
+    b[2] = x[2] + 0.05  # image 2's counterfactual is not valid: it is returned unchanged
+    classes = torch.zeros(3, dtype=torch.long)
+    assert region_classifier.predict(b).tolist() == [0, 0, 1]
+    region_classifier.queries = 0
+    pruned = prune_edit(region_classifier, x, b, classes)
+    assert region_classifier.predict(pruned[:2]).tolist() == [0, 0]  # still valid
+    changed = (pruned[:2] - x[:2]).abs().sum(1) > 0
+    assert changed[:, 2:, :].sum() == 0 and changed[:, :, 2:].sum() == 0  # nothing outside the corner
+    assert 1 <= changed[0].sum() <= 4 and (pruned[:2] - x[:2]).abs().sum() < (b[:2] - x[:2]).abs().sum()
+    torch.testing.assert_close(pruned[2], b[2])
+    assert region_classifier.queries <= 3 + 2 * 7 + 2  # one pass, then a bisection over 64 pixels for two images
+
+
+def test_ganmex_prune_option(pairs, pairs_classifier):
+    x = torch.as_tensor(pairs.get_batch([1, 3, 5, 7]).images)  # marked images, sent to plain
+    foil = torch.zeros(4, dtype=torch.long)
+    with pytest.raises(ValueError, match="prune=True needs classifier"):
+        GanmexSubstrate("shape_pairs", prune=True)
+    full = GanmexSubstrate("shape_pairs")(x, foil)
+    pruned = GanmexSubstrate("shape_pairs", classifier=pairs_classifier, prune=True)(x, foil)
+    valid = pairs_classifier.predict(full) == 0
+    assert (pairs_classifier.predict(pruned)[valid] == 0).all()
+    assert ((pruned - x).abs().flatten(1).sum(1) <= (full - x).abs().flatten(1).sum(1) + 1e-6).all()
+
+
+def test_shipped_shape_pairs_counterfactual_is_valid_and_near_the_true_one(pairs_classifier):
+    """Marked test images sent to plain by the shipped generator, pruned: valid, and closer to the
+    true counterfactual (the pair's plain image) than the input is. On these 32 pairs (measured):
+    validity 1.0, gap closed 0.48, 94% of the edit on the mark; the v1 generator shipped before
+    fails all three (0.91, -0.34, 59%)."""
+    from saliency_gym.metrics import counterfactual_scores
+
+    batch = load_dataset("shape_pairs", "test", n=64).get_batch(range(64))
+    x = torch.as_tensor(batch.images)
+    plain, marked, regions = x[0::2], x[1::2], torch.as_tensor(batch.masks[1::2]).bool()
+    foil = torch.zeros(32, dtype=torch.long)
+    provider = GanmexSubstrate("shape_pairs", classifier=pairs_classifier, prune=True)
+    scores = counterfactual_scores(pairs_classifier, provider(marked, foil), marked, foil,
+                                   true_counterfactuals=plain, regions=regions)  # fmt: skip
+    assert scores["validity"] >= 0.95
+    assert scores["gap_closed"] > 0.3  # 0: doing nothing; 1: the true counterfactual
+    assert scores["edit_in_region"] > 0.8
 
 
 def test_mdts_returns_nearest_training_sample_of_the_class():

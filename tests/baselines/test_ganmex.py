@@ -56,6 +56,60 @@ def test_generator_output_shape_and_range():
     assert sum(p.numel() for p in net.parameters()) * 4 < 2_000_000  # ships well under 2 MB
 
 
+def test_copy_window_copies_from_the_predicted_neighbour():
+    """With the head forced to repaint every pixel with its left neighbour's colour, the output is
+    the input shifted one pixel right (zero padding at the border)."""
+    torch.manual_seed(0)
+    g = ConditionalGenerator(3, 2, width=4, n_residual=0, copy_window=5).eval()
+    left = 2 * 5 + 1  # kernel position (row 2, column 1) of the 5x5 window: dy = 0, dx = -1
+    with torch.no_grad():
+        g.head.weight.zero_()
+        g.head.bias.zero_()
+        g.head.bias[0] = 100.0  # blend ~ 1
+        g.head.bias[4] = 100.0  # gate ~ 1: the copied colour, not the free one
+        g.head.bias[5 + left] = 100.0
+        x = torch.rand(2, 3, 8, 8)
+        out = g(x, torch.tensor([0, 1]))
+    expected = torch.zeros_like(x)
+    expected[..., 1:] = x[..., :-1]
+    torch.testing.assert_close(out, expected, atol=1e-4, rtol=0)
+    with pytest.raises(ValueError, match="odd"):
+        ConditionalGenerator(3, 2, copy_window=4)
+    assert ConditionalGenerator(3, 2, copy_window=0).head.out_channels == 4  # the v1 head
+
+
+def test_v1_checkpoint_without_copy_window_loads(tmp_path):
+    v1 = ConditionalGenerator(1, 3, copy_window=0)
+    path = save_generator(v1, tmp_path / "g.pt", class_names=["a", "b", "c"], input_shape=(1, 8, 8), classifier="x")
+    payload = torch.load(path, weights_only=True)
+    del payload["arch_kwargs"]["copy_window"]  # as written before the copy window existed
+    torch.save(payload, path)
+    loaded, _ = load_generator(path)
+    assert loaded.copy_window == 0
+    x, t = torch.rand(2, 1, 8, 8), torch.tensor([0, 2])
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x, t), v1(x, t))
+
+
+def test_conditional_critic_judges_image_and_class():
+    torch.manual_seed(0)
+    critic = Critic(3, width=8, num_classes=4)
+    x = torch.rand(5, 3, 16, 16)
+    a, b = critic(x, torch.zeros(5, dtype=torch.long)), critic(x, torch.full((5,), 3))
+    assert a.shape == (5,) and not torch.allclose(a, b)  # the class planes condition the score
+    with pytest.raises(ValueError, match="needs the classes"):
+        critic(x)
+    with pytest.raises(ValueError, match="num_classes"):
+        Critic(3, num_classes=1)
+    plain = Critic(3, width=8)
+    torch.testing.assert_close(plain(x), plain(x, torch.zeros(5, dtype=torch.long)))  # unconditional: classes unused
+    weights = GanmexLossWeights()
+    classes = torch.randint(0, 4, (5,))
+    loss, parts = critic_loss(critic, x, torch.rand(5, 3, 16, 16), weights, classes=classes)
+    loss.backward()
+    assert parts["critic/gp"] >= 0 and all(p.grad is not None for p in critic.parameters())
+
+
 def test_sample_targets_never_the_source():
     sources = torch.arange(5).repeat(200)
     targets = sample_targets(sources, 5, torch.Generator().manual_seed(0))
@@ -66,12 +120,13 @@ def test_losses_leave_the_classifier_unchanged(shapes_classifier):
     module = shapes_classifier.module
     before = {k: v.clone() for k, v in module.state_dict().items()}
     torch.manual_seed(0)
-    g, d = ConditionalGenerator(3, 5, width=8, n_residual=1), Critic(3, width=8)
+    g, d = ConditionalGenerator(3, 5, width=8, n_residual=1), Critic(3, width=8, num_classes=5)
     opt_g, opt_d = torch.optim.Adam(g.parameters()), torch.optim.Adam(d.parameters())
     weights = GanmexLossWeights(lambda_cyc=1.0)
     x = torch.rand(4, 3, 16, 16)  # the CNN pools globally, so small images keep the test fast
     s = torch.randint(0, 5, (4,))
-    loss_d, parts_d = critic_loss(d, x, g(x, sample_targets(s, 5)), weights)
+    t = sample_targets(s, 5)
+    loss_d, parts_d = critic_loss(d, x, g(x, t), weights, classes=t)
     opt_d.zero_grad()
     loss_d.backward()
     opt_d.step()
@@ -177,14 +232,21 @@ def test_train_ganmex_command(tmp_path, capsys):
 
     parser = argparse.ArgumentParser()
     command.register(parser.add_subparsers())
-    args = parser.parse_args(["train-ganmex", "--classifier", "digits", "--steps", "2", "--batch-size", "4",
-                              "--max-train", "16", "--out-dir", str(tmp_path), "--no-progress", "--device", "cpu"])  # fmt: skip
+    # 16 digits lack some classes: the class-conditional critic has no real images of those to compare with.
+    tiny = ["train-ganmex", "--classifier", "digits", "--batch-size", "4", "--max-train", "16", "--out-dir", str(tmp_path),
+            "--no-progress"]  # fmt: skip
+    args = parser.parse_args([*tiny, "--steps", "2", "--device", "cpu"])
+    with pytest.raises(ValueError, match="every class"):
+        args.func(args)
+    args = parser.parse_args([*tiny, "--steps", "2", "--device", "cpu", "--no-conditional-critic", "--copy-window", "0"])
     assert args.func(args) == 0
     assert "validity" in capsys.readouterr().out and (tmp_path / "generator.pt").is_file()
-    args = parser.parse_args(["train-ganmex", "--classifier", "digits", "--steps", "3", "--batch-size", "4",
-                              "--max-train", "16", "--out-dir", str(tmp_path), "--no-progress", "--resume"])  # fmt: skip
+    args = parser.parse_args([*tiny, "--steps", "3", "--resume"])
+    with pytest.raises(ValueError, match="settings differ"):  # the default recipe is not the saved one
+        args.func(args)
+    args = parser.parse_args([*tiny, "--steps", "3", "--resume", "--no-conditional-critic", "--copy-window", "0"])
     assert args.func(args) == 0
     _, info = load_generator(tmp_path / "generator.pt")
-    assert info["meta"]["steps_done"] == 3
+    assert info["meta"]["steps_done"] == 3 and info["meta"]["copy_window"] == 0 and not info["meta"]["conditional_critic"]
     with pytest.raises(SystemExit):
         parser.parse_args(["train-ganmex"])  # --classifier is required
