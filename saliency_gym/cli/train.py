@@ -65,6 +65,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--resume", action="store_true", help="continue from <out>/checkpoints/last.pt"
     )
+    parser.add_argument("--init-from", default=None, metavar="AGENT",
+                        help="fine-tune: start from this agent's weights (a shipped name or a .pt/.zip file)")  # fmt: skip
     parser.add_argument(
         "--n-envs", type=positive_int, default=None, help="parallel episodes (default: YAML)"
     )
@@ -106,22 +108,19 @@ def run(args: argparse.Namespace) -> int:
             args.env, args.algo, args.timesteps, args.seed, out=args.out, config=args.config, resume=args.resume,
             n_envs=args.n_envs, checkpoint_every=args.checkpoint_every, eval_every=args.eval_every,
             eval_images=args.eval_images, progress=not args.no_progress, device=args.device or "auto",
-            env_kwargs=env_kwargs,
+            env_kwargs=env_kwargs, init_from=args.init_from,
         )  # fmt: skip
-    except (
-        TrainingInterrupted
-    ) as stop:  # SIGTERM / SIGINT: a checkpoint was saved; one line, no traceback
+    except TrainingInterrupted as stop:  # SIGTERM / SIGINT: a checkpoint was saved; one line, no traceback
         print(f"saliency-gym {NAME}: {stop}", file=sys.stderr)
         return 128 + stop.signum
+    return report(result, "")
+
+
+def report(result: Any, where: str) -> int:
+    """Print what a training run did (steps, seconds, final held-out AUCs, the agent's path)."""
     last = result.evaluations[-1] if result.evaluations else {}
-    scores = (
-        f", insertion AUC {last['insertion_auc']:.4f}, deletion AUC {last['deletion_auc']:.4f}"
-        if last
-        else ""
-    )
-    print(
-        f"trained {result.num_timesteps} steps in {result.seconds:.0f} s{scores} -> {result.final_path}"
-    )
+    scores = f", insertion AUC {last['insertion_auc']:.4f}, deletion AUC {last['deletion_auc']:.4f}" if last else ""
+    print(f"trained {result.num_timesteps} steps{where} in {result.seconds:.0f} s{scores} -> {result.final_path}")
     return 0
 
 
@@ -150,6 +149,8 @@ def run_ray(args: argparse.Namespace, env_kwargs: dict[str, object] | None) -> i
         raise ValueError(
             f"--engine ray trains PPO with action masking; --algo {args.algo} runs with --engine local"
         )
+    if args.init_from is not None:
+        raise ValueError("--init-from is for --engine local (RLlib runs continue with --resume)")
     if args.n_envs is not None:
         raise ValueError(
             "--n-envs is for --engine local; with --engine ray use --num-env-runners and --num-envs-per-runner"
@@ -169,16 +170,7 @@ def run_ray(args: argparse.Namespace, env_kwargs: dict[str, object] | None) -> i
     except TrainingInterrupted as stop:
         print(f"saliency-gym {NAME}: {stop}", file=sys.stderr)
         return 128 + stop.signum
-    last = result.evaluations[-1] if result.evaluations else {}
-    scores = (
-        f", insertion AUC {last['insertion_auc']:.4f}, deletion AUC {last['deletion_auc']:.4f}"
-        if last
-        else ""
-    )
-    print(
-        f"trained {result.num_timesteps} steps on RLlib in {result.seconds:.0f} s{scores} -> {result.final_path}"
-    )
-    return 0
+    return report(result, " on RLlib")
 
 
 def custom_env_kwargs(args: argparse.Namespace) -> dict[str, object] | None:
