@@ -30,10 +30,12 @@ Ray is started with :func:`~saliency_gym.distributed.cluster.ensure_ray` (``addr
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -338,9 +340,30 @@ def train_rllib_with_config(cfg: RLlibTrainingConfig) -> RLlibTrainResult:
         raise FileNotFoundError(
             f"resume: no checkpoint at {last} (run without --resume to start a new run)"
         )
-    with run_lock(out):
+    with run_lock(out), torch_determinism_kept():
         clean_stale_tmp(ckpt_dir)
         return _train_locked(cfg, out, ckpt_dir, last)
+
+
+@contextlib.contextmanager
+def torch_determinism_kept() -> Iterator[None]:
+    """Restore torch's global determinism switches afterwards.
+
+    RLlib's seeding (``set_torch_seed``, called when the Learner is built in this process) turns
+    on ``torch.use_deterministic_algorithms(True)`` process-wide on CPU builds; left on, it breaks
+    later work in the same process that has no deterministic kernel (Captum's DeepLIFT on a
+    max-pooling network raises, for one).
+    """
+    import torch
+
+    enabled = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    cudnn = (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(enabled, warn_only=warn_only)
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = cudnn
 
 
 def _probe_env(cfg: RLlibTrainingConfig, env_kwargs: dict[str, Any]) -> Any:
