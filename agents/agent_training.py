@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
@@ -60,7 +59,7 @@ from saliency_gym.runs import (
     clean_stale_tmp,
     run_lock,
 )
-from saliency_gym.validation import check_int
+from saliency_gym.validation import check_env_id, check_int
 
 SALIENCY_ENV_PREFIX = "saliency_gym/Saliency"
 
@@ -87,15 +86,7 @@ class AgentTrainingConfig(Options):
 
     def validate(self) -> AgentTrainingConfig:
         algorithm_spec(self.algo)
-        if (
-            not isinstance(self.env_id, str)
-            or self.env_id not in gym.registry
-            or not self.env_id.startswith(SALIENCY_ENV_PREFIX)
-        ):
-            known = sorted(i for i in gym.registry if i.startswith(SALIENCY_ENV_PREFIX))
-            raise ValueError(
-                f"unknown saliency-search environment {self.env_id!r}; choose one of {known}"
-            )
+        check_env_id(self.env_id, SALIENCY_ENV_PREFIX, "saliency-search environment")
         self.timesteps = check_int("timesteps", self.timesteps, minimum=1)
         self.seed = check_int("seed", self.seed, minimum=0)
         self.checkpoint_every = check_int("checkpoint_every", self.checkpoint_every, minimum=0)

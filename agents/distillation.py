@@ -145,13 +145,11 @@ class DistillConfig(TrainingOptions):
     device: str = "auto"
 
     def validate(self) -> DistillConfig:
-        import gymnasium as gym
 
         from saliency_gym.agents.agent_training import SALIENCY_ENV_PREFIX
+        from saliency_gym.validation import check_env_id
 
-        if not isinstance(self.env_id, str) or self.env_id not in gym.registry or not self.env_id.startswith(SALIENCY_ENV_PREFIX):
-            known = sorted(i for i in gym.registry if i.startswith(SALIENCY_ENV_PREFIX))
-            raise ValueError(f"unknown saliency-search environment {self.env_id!r}; choose one of {known}")
+        check_env_id(self.env_id, SALIENCY_ENV_PREFIX, "saliency-search environment")
         self.teacher = check_choice("teacher", self.teacher, TEACHERS)
         algorithm_spec(self.algo)
         if self.algo not in DISTILLABLE_ALGOS:

@@ -251,14 +251,11 @@ def run_policy_benchmark(size: str | PolicyBenchSize = "quick", out: str | Path 
                    envs=tuple(envs or size.envs), timesteps=timesteps or size.timesteps, eval_every=eval_every)  # fmt: skip
     if not size.seeds:
         raise ValueError("seeds must name at least one seed")
-    import gymnasium as gym
-
     from saliency_gym.agents.agent_training import SALIENCY_ENV_PREFIX
+    from saliency_gym.validation import check_env_id
 
-    unknown = [e for e in size.envs if e not in gym.registry or not e.startswith(SALIENCY_ENV_PREFIX)]
-    if unknown:
-        known = sorted(i for i in gym.registry if i.startswith(SALIENCY_ENV_PREFIX))
-        raise ValueError(f"unknown saliency-search environment(s) {unknown}; choose from {known}")
+    for env_id in size.envs:
+        check_env_id(env_id, SALIENCY_ENV_PREFIX, "saliency-search environment")
     out = check_output_dir(out)
     config = _write_config(size, out)
     from tqdm import tqdm

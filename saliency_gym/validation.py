@@ -25,6 +25,17 @@ def check_choice(name: str, value: Any, allowed: Iterable[Any]) -> Any:
     return value
 
 
+def check_env_id(env_id: Any, prefix: str, what: str = "environment") -> str:
+    """``env_id`` if it is a registered Gymnasium id starting with ``prefix``; else a ``ValueError``
+    listing the registered ids with that prefix."""
+    import gymnasium as gym
+
+    if not isinstance(env_id, str) or env_id not in gym.registry or not env_id.startswith(prefix):
+        known = sorted(i for i in gym.registry if i.startswith(prefix))
+        raise ValueError(f"unknown {what} {env_id!r}; choose one of {known}")
+    return env_id
+
+
 def check_int(name: str, value: Any, *, minimum: int | None = None, maximum: int | None = None) -> int:
     """Return ``value`` as an ``int`` after checking its type and bounds (inclusive)."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):

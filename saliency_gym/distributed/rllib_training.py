@@ -53,7 +53,7 @@ from saliency_gym.runs import (
     open_writer,
     run_lock,
 )
-from saliency_gym.validation import check_int
+from saliency_gym.validation import check_env_id, check_int
 
 __all__ = [
     "DEFAULT_PPO",
@@ -109,15 +109,7 @@ class RLlibTrainingConfig(Options):
     progress: bool = True
 
     def validate(self) -> RLlibTrainingConfig:
-        if (
-            not isinstance(self.env_id, str)
-            or self.env_id not in gym.registry
-            or not self.env_id.startswith(ENV_PREFIX)
-        ):
-            known = sorted(i for i in gym.registry if i.startswith(ENV_PREFIX))
-            raise ValueError(
-                f"unknown saliency-gym environment {self.env_id!r}; choose one of {known}"
-            )
+        check_env_id(self.env_id, ENV_PREFIX, "saliency-gym environment")
         self.timesteps = check_int("timesteps", self.timesteps, minimum=1)
         self.seed = check_int("seed", self.seed, minimum=0)
         self.num_env_runners = check_int("num_env_runners", self.num_env_runners, minimum=0)
