@@ -145,7 +145,6 @@ class DistillConfig(TrainingOptions):
     device: str = "auto"
 
     def validate(self) -> DistillConfig:
-
         from saliency_gym.agents.agent_training import SALIENCY_ENV_PREFIX
         from saliency_gym.validation import check_env_id
 
