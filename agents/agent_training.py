@@ -5,7 +5,12 @@ algorithm from the registry with the YAML hyperparameters of the environment id,
 ``learn`` with four callbacks: a progress bar, TensorBoard evaluation of insertion/deletion AUC
 on a fixed set of held-out images, periodic atomic checkpoints, and a final save. ``resume=True``
 continues from ``<out>/checkpoints/last.pt``: the step count, the weights and the optimiser state
-carry over, and no earlier checkpoint is removed. The run folder is locked while a run uses it
+carry over, and no earlier checkpoint is removed. A new run never starts over an old one: a folder
+that holds a run is refused unless ``overwrite=True`` (which removes that run's files first), and
+the default folder is ``runs/<env>[/model-<m>_data-<d>]/<algo>_<n>``, numbered as rl-zoo numbers
+its runs (:func:`default_run_group`). Every checkpoint records the classifier and data it was
+trained on (:func:`~saliency_gym.agents.policy_explainer.model_record`), so an agent trained on
+your own model reopens. The run folder is locked while a run uses it
 (``<out>/.lock``), ``last.pt`` is always a copy of the newest ``step_<n>.pt``, SIGTERM and SIGINT
 save a checkpoint and stop (:class:`TrainingInterrupted`), and a step total that is not a whole
 number of rollouts is announced (SB3 rounds it up).
@@ -46,7 +51,13 @@ from saliency_gym.agents.algorithms import (
     split_hyperparameters,
 )
 from saliency_gym.agents.policies import AgentPolicy
-from saliency_gym.agents.policy_explainer import PolicyExplainer
+from saliency_gym.agents.policy_explainer import (
+    DATA_META,
+    MODEL_META,
+    PolicyExplainer,
+    data_record,
+    model_record,
+)
 from saliency_gym.data import DataSource, load_dataset
 from saliency_gym.envs.render import explanation_rows
 from saliency_gym.envs.sb3 import SaliencySB3VecEnv
@@ -55,13 +66,42 @@ from saliency_gym.options import Options
 from saliency_gym.runs import (
     SignalStop,
     TrainingInterrupted,
+    check_new_run,
+    check_output_dir,
     check_resume_settings,
     clean_stale_tmp,
+    latest_run_folder,
+    next_run_folder,
+    removed_if_left_empty,
     run_lock,
+    run_numbers,
+    run_slug,
 )
 from saliency_gym.validation import check_env_id, check_int
 
 SALIENCY_ENV_PREFIX = "saliency_gym/Saliency"
+#: What a local run writes in its folder: a folder holding one of them holds a run.
+RUN_FILES = ("final.pt", "final.zip", "checkpoints", "tb")
+
+
+def _label(value: Any) -> str:
+    """A short name of an environment argument: an object's ``name``, a path's stem, or the text."""
+    name = getattr(value, "name", None)
+    if isinstance(name, str) and not isinstance(value, (str, os.PathLike)):
+        return name
+    text = os.fspath(value) if isinstance(value, (str, os.PathLike)) else type(value).__name__
+    return Path(text).stem if (os.sep in text or Path(text).suffix) else text
+
+
+def default_run_group(env_id: str, env_kwargs: dict[str, Any] | None = None, root: str | os.PathLike[str] = "runs") -> Path:
+    """The folder default runs of ``env_id`` are numbered in: ``runs/<env>``, or, with a classifier
+    or data of your own, ``runs/<env>/model-<m>_data-<d>`` (a short slug of each), so runs on other
+    models never share numbers, folders or TensorBoard logs with the environment's own."""
+    group = Path(root) / run_slug(env_id.split("/")[-1])
+    kwargs = env_kwargs or {}
+    parts = [f"{what}-{run_slug(_label(kwargs[key]), 24)}" for key, what in (("classifier", "model"), ("data", "data"))
+             if kwargs.get(key) is not None]  # fmt: skip
+    return group / "_".join(parts) if parts else group
 
 
 @dataclass
@@ -83,6 +123,7 @@ class AgentTrainingConfig(Options):
     progress: bool = True
     device: str = "auto"
     init_from: str | os.PathLike[str] | None = None
+    overwrite: bool = False
 
     def validate(self) -> AgentTrainingConfig:
         algorithm_spec(self.algo)
@@ -97,18 +138,32 @@ class AgentTrainingConfig(Options):
         if self.env_kwargs is not None and not isinstance(self.env_kwargs, dict):
             raise TypeError(f"env_kwargs must be a dict, got {type(self.env_kwargs).__name__}")
         self.resume, self.progress = bool(self.resume), bool(self.progress)
+        self.overwrite = bool(self.overwrite)
+        if self.resume and self.overwrite:
+            raise ValueError("resume and overwrite exclude each other: resume continues the run, overwrite replaces it")
         if self.init_from is not None and not isinstance(self.init_from, (str, os.PathLike)):
             raise TypeError(f"init_from must be an agent name or path, got {type(self.init_from).__name__}")
+        load_hyperparameters(self.env_id, self.algo, self.config)  # a bad --config fails here, before any folder
         return self
 
     @property
     def run_folder(self) -> Path:
-        """``out``, or ``runs/<env>/<algo>_s<seed>`` by default."""
-        return (
-            Path(self.out)
-            if self.out is not None
-            else Path("runs") / self.env_id.split("/")[-1] / f"{self.algo}_s{self.seed}"
-        )
+        """``out``, or the default folder: for a new run the next number in
+        :func:`default_run_group` (``<algo>_<n>``, not created here), for ``resume`` the latest."""
+        if self.out is not None:
+            return Path(self.out)
+        group = default_run_group(self.env_id, self.env_kwargs)
+        if self.resume:
+            return latest_run_folder(group, self.algo)
+        return group / f"{self.algo}_{max(run_numbers(group, self.algo), default=0) + 1}"
+
+    def claim_run_folder(self) -> Path:
+        """:attr:`run_folder`, a new default one created now (claiming its number), and stored as
+        :attr:`out` so the run uses this one folder throughout."""
+        if self.out is None:
+            group = default_run_group(self.env_id, self.env_kwargs)
+            self.out = latest_run_folder(group, self.algo) if self.resume else next_run_folder(group, self.algo)
+        return Path(self.out)
 
 
 @dataclass
@@ -310,6 +365,7 @@ def train_agent(
     progress: bool = True,
     device: str = "auto",
     init_from: str | os.PathLike[str] | None = None,
+    overwrite: bool = False,
 ) -> TrainResult:
     """Train (or resume) an agent and save it to ``<out>/final.pt`` and, as a standard SB3 zip with
     our metadata inside, ``<out>/final.zip``.
@@ -320,8 +376,11 @@ def train_agent(
         timesteps: total environment steps (a resumed run trains until this total).
         seed: seeds the algorithm and the environments.
         out: run folder (TensorBoard logs in ``tb/``, checkpoints in ``checkpoints/``); default
-            ``runs/<env>/<algo>_s<seed>``.
-        config: extra YAML of hyperparameters layered over the shipped one.
+            ``runs/<env>[/model-<m>_data-<d>]/<algo>_<n>``, the next free ``n`` (with ``resume``:
+            the latest). A folder that holds a run (``final.pt``, checkpoints, TensorBoard logs)
+            is refused (``FileExistsError``) unless ``resume`` or ``overwrite``.
+        config: extra YAML of hyperparameters layered over the shipped one (keys and value types
+            checked: :func:`~saliency_gym.agents.algorithms.load_hyperparameters`).
         resume: continue from ``<out>/checkpoints/last.pt`` (``FileNotFoundError`` when there is
             none; ``ValueError`` when its env id, algorithm, seed, environment arguments or
             hyperparameters differ from this call's).
@@ -335,11 +394,13 @@ def train_agent(
             the same algorithm and network) instead of a fresh network: fine-tuning, e.g. to
             another classifier (``env_kwargs={"classifier": "shapes_robust"}``). Ignored when
             resuming (the checkpoint has the weights).
+        overwrite: start over in an ``out`` that holds a run, removing that run's files
+            (:data:`RUN_FILES`) first; anything else in the folder stays.
     """
     cfg = AgentTrainingConfig.from_kwargs(
         env_id=env_id, algo=algo, timesteps=timesteps, seed=seed, out=out, config=config, resume=resume,
         n_envs=n_envs, env_kwargs=env_kwargs, checkpoint_every=checkpoint_every, eval_every=eval_every,
-        eval_images=eval_images, progress=progress, device=device, init_from=init_from,
+        eval_images=eval_images, progress=progress, device=device, init_from=init_from, overwrite=overwrite,
     )  # fmt: skip
     return train_with_config(cfg)
 
@@ -423,21 +484,28 @@ def _resume_settings(payload: dict[str, Any]) -> dict[str, Any]:
 def train_with_config(cfg: AgentTrainingConfig) -> TrainResult:
     """Run (or resume) the training described by a validated :class:`AgentTrainingConfig`.
 
-    The run folder is locked while it runs (:func:`~saliency_gym.runs.run_lock`). A resumed run
-    must match its checkpoint's env id, algorithm, seed, environment arguments and hyperparameters
-    (``ValueError`` listing what differs) and needs ``checkpoints/last.pt`` (``FileNotFoundError``).
-    On SIGTERM or SIGINT the run saves a checkpoint and raises :class:`TrainingInterrupted`.
+    The run folder is locked while it runs (:func:`~saliency_gym.runs.run_lock`); a folder that
+    holds a run is refused without ``resume`` or ``overwrite`` (:func:`~saliency_gym.runs.check_new_run`),
+    and a folder this call created is removed again if the run fails before writing anything. A
+    resumed run must match its checkpoint's env id, algorithm, seed, environment arguments and
+    hyperparameters (``ValueError`` listing what differs) and needs ``checkpoints/last.pt``
+    (``FileNotFoundError``). On SIGTERM or SIGINT the run saves a checkpoint and raises
+    :class:`TrainingInterrupted`.
     """
-    out = cfg.run_folder
+    existed = cfg.out is not None and Path(cfg.out).exists()
+    out = cfg.claim_run_folder()
     ckpt_dir = out / "checkpoints"
     last = ckpt_dir / "last.pt"
-    if cfg.resume and not last.is_file():
-        raise FileNotFoundError(
-            f"resume: no checkpoint at {last} (run without --resume to start a new run)"
-        )
-    with run_lock(out):
-        clean_stale_tmp(ckpt_dir)  # left by writes interrupted before their rename
-        return _train_locked(cfg, out, ckpt_dir, last)
+    with removed_if_left_empty(out, existed=existed):
+        if cfg.resume and not last.is_file():
+            raise FileNotFoundError(
+                f"resume: no checkpoint at {last} (run without --resume to start a new run)"
+            )
+        check_output_dir(out, "run folder")  # never inside the installed package
+        with run_lock(out):
+            clean_stale_tmp(ckpt_dir)  # left by writes interrupted before their rename
+            check_new_run(out, RUN_FILES, resume=cfg.resume, overwrite=cfg.overwrite)
+            return _train_locked(cfg, out, ckpt_dir, last)
 
 
 def _train_locked(cfg: AgentTrainingConfig, out: Path, ckpt_dir: Path, last: Path) -> TrainResult:
@@ -487,9 +555,12 @@ def _train_locked(cfg: AgentTrainingConfig, out: Path, ckpt_dir: Path, last: Pat
         hyperparameters=hyperparameters,
         seed=seed,
     )
+    # What the agent was trained on, as plain data that reopens it (an agent trained on your own
+    # model stores stand-in strings in env_kwargs: policy_explainer.open_agent reads these).
+    trained_on = {MODEL_META: model_record(venv.venv.config.classifier), DATA_META: data_record(venv.venv.config.data)}
 
     def checkpoint() -> Path:
-        return save_step_checkpoint(model, ckpt_dir, **save_kwargs)
+        return save_step_checkpoint(model, ckpt_dir, **save_kwargs, meta=trained_on)
 
     signals = SignalStop()
     stopper = StopCallback(signals)
@@ -529,7 +600,7 @@ def _train_locked(cfg: AgentTrainingConfig, out: Path, ckpt_dir: Path, last: Pat
                     stopper.rollout_start
                 )  # the unfinished rollout was never learned from
             checkpoint()
-            raise TrainingInterrupted(signals.signum, last, int(model.num_timesteps))
+            raise TrainingInterrupted(stopper.signum, last, int(model.num_timesteps))
     except TrainingInterrupted:
         venv.close()
         raise
@@ -548,7 +619,7 @@ def _train_locked(cfg: AgentTrainingConfig, out: Path, ckpt_dir: Path, last: Pat
             model.set_logger(configure_logger(0, str(out / "tb"), "run", reset_num_timesteps=False))
             evaluator.init_callback(model)
         final_eval = evaluator.final()
-    meta: dict[str, Any] = {"train_seconds": seconds, **final_eval}
+    meta: dict[str, Any] = {**trained_on, "train_seconds": seconds, **final_eval}
     if cfg.init_from is not None:
         meta["init_from"] = str(cfg.init_from)
     final = save_agent(model, out / "final.pt", **save_kwargs, with_optimizer=False, meta=meta)

@@ -33,15 +33,20 @@ class CellLogits(nn.Module):
 class CellMaskablePolicy(MaskableMultiInputActorCriticPolicy):
     """MaskablePPO's Dict-observation policy with per-cell logits (see the module docstring).
 
-    Needs ``features_extractor_class=SaliencyCNN`` (``cell_scores`` is switched on here) and an
+    Needs a cell-scoring extractor, ``features_extractor_class=SaliencyCNN`` (default) or
+    :class:`~saliency_gym.agents.extractors.EvidenceCNN` (``cell_scores`` is switched on here), and an
     empty actor MLP (``net_arch=dict(pi=[], vf=[...])``), so that the actor's latent is the
     extractor's output itself.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("features_extractor_class", SaliencyCNN)
-        if kwargs["features_extractor_class"] is not SaliencyCNN:
-            raise ValueError("CellMaskablePolicy needs the SaliencyCNN features extractor")
+        extractor = kwargs["features_extractor_class"]
+        if not (extractor is SaliencyCNN or getattr(extractor, "supports_cell_scores", False)):
+            raise ValueError(
+                "CellMaskablePolicy needs a features extractor that scores cells (SaliencyCNN, EvidenceCNN), "
+                f"got {getattr(extractor, '__name__', extractor)}"
+            )
         kwargs["features_extractor_kwargs"] = {**(kwargs.get("features_extractor_kwargs") or {}), "cell_scores": True}
         net_arch = kwargs.get("net_arch") or {"pi": [], "vf": [128]}
         if not isinstance(net_arch, dict) or net_arch.get("pi"):

@@ -94,4 +94,90 @@ class SaliencyCNN(BaseFeaturesExtractor):
         return torch.cat([self.cell_head(hidden).flatten(1), features], dim=1)
 
 
-EXTRACTORS: dict[str, type[BaseFeaturesExtractor]] = {"saliency_cnn": SaliencyCNN}
+#: Observation keys :class:`EvidenceCNN` reads, beside ``chosen``: each one a ``(C, rows, cols)``
+#: grid of the classifier's pooled activations (the environments' ``observe_features``).
+FEATURE_KEYS = ("image_features", "canvas_features")
+
+
+def _signed_log(x: torch.Tensor) -> torch.Tensor:
+    """``sign(x) log(1 + |x|)``: activations of any model on a comparable scale."""
+    return torch.sign(x) * torch.log1p(x.abs())
+
+
+class EvidenceCNN(BaseFeaturesExtractor):
+    """A per-cell scorer over the frozen classifier's own evidence (RExL's observation).
+
+    Reads ``image_features`` and/or ``canvas_features`` (the classifier's activations at its
+    Grad-CAM layer, average-pooled to the grid: see ``observe_features``), the ``chosen`` cells,
+    and, when present, the current ``score`` and the explained class (``target``/``foil``
+    one-hots). A 1x1 convolution embeds each cell's features (plus their difference, image minus
+    canvas: the evidence still hidden), the score and the class enter as learned per-channel
+    biases, and two 3x3 convolutions let each cell see its neighbours. Only convolutions act on
+    the grid, so the same weights score a 7x7 or a 16x16 grid. The output is one score per cell
+    (first, for :class:`~saliency_gym.agents.cell_policy.CellMaskablePolicy`'s logits) and a
+    global vector (mean and max over cells) for the value head.
+
+    Args:
+        observation_space: the environment's ``Dict`` space (``chosen`` and at least one of
+            :data:`FEATURE_KEYS`).
+        features_dim: size of the global feature vector.
+        channels: width of the convolutional layers.
+        cell_scores: output the per-cell scores first (the cell policy sets it).
+    """
+
+    supports_cell_scores = True
+
+    def __init__(
+        self, observation_space: gym.spaces.Dict, features_dim: int = 128, channels: int = 64, cell_scores: bool = False
+    ) -> None:
+        self.feature_keys = tuple(key for key in FEATURE_KEYS if key in observation_space.spaces)
+        if not self.feature_keys or "chosen" not in observation_space.spaces:
+            raise ValueError(
+                "EvidenceCNN needs the observation keys chosen and image_features and/or canvas_features; "
+                "make the environment with observe_features=True (or 'image', 'canvas')"
+            )
+        features_dim = check_int("features_dim", features_dim, minimum=1)
+        channels = check_int("channels", channels, minimum=1)
+        grid = tuple(observation_space["chosen"].shape)
+        n_cells = grid[0] * grid[1]
+        super().__init__(observation_space, features_dim + (n_cells if cell_scores else 0))
+        self.grid, self.num_cells, self.cell_scores = grid, n_cells, bool(cell_scores)
+        feature_channels = int(observation_space[self.feature_keys[0]].shape[0])
+        both = len(self.feature_keys) == 2
+        inputs = feature_channels * (3 if both else 1) + 1
+        self.embed = nn.Conv2d(inputs, channels, 1)
+        self.has_score = "score" in observation_space.spaces
+        self.score_embedding = nn.Linear(1, channels, bias=False) if self.has_score else None
+        self.class_keys = tuple(key for key in ("target", "foil") if key in observation_space.spaces)
+        self.class_embedding = nn.ModuleDict(
+            {key: nn.Linear(int(observation_space[key].shape[0]), channels, bias=False) for key in self.class_keys}
+        )
+        self.cnn = nn.Sequential(
+            nn.ReLU(),
+            nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(),
+        )  # fmt: skip
+        self.cell_head = nn.Conv2d(channels, 1, 1) if cell_scores else None
+        self.project = nn.Sequential(nn.Linear(2 * channels + int(self.has_score), features_dim), nn.ReLU())
+
+    def forward(self, observations: dict[str, torch.Tensor]) -> torch.Tensor:
+        chosen = observations["chosen"].unsqueeze(1)
+        maps = [_signed_log(observations[key]) for key in self.feature_keys]
+        if len(maps) == 2:
+            maps.append(maps[0] - maps[1])  # the evidence the canvas does not show yet
+        hidden = self.embed(torch.cat([*maps, chosen], dim=1))
+        if self.score_embedding is not None:
+            hidden = hidden + self.score_embedding(observations["score"])[:, :, None, None]
+        for key in self.class_keys:
+            hidden = hidden + self.class_embedding[key](observations[key])[:, :, None, None]
+        hidden = self.cnn(hidden)
+        pooled = [hidden.mean(dim=(2, 3)), hidden.amax(dim=(2, 3))]
+        if self.has_score:
+            pooled.append(observations["score"])
+        features = self.project(torch.cat(pooled, dim=1))
+        if self.cell_head is None:
+            return features
+        return torch.cat([self.cell_head(hidden).flatten(1), features], dim=1)
+
+
+EXTRACTORS: dict[str, type[BaseFeaturesExtractor]] = {"saliency_cnn": SaliencyCNN, "evidence_cnn": EvidenceCNN}

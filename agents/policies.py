@@ -38,6 +38,9 @@ class Policy(ABC):
     needs_scores: bool = False
     #: True when the policy reads ``obs["target"]`` (the explained class), so rollouts observe it.
     needs_class: bool = False
+    #: Which of the classifier's pooled features the policy reads (the environments'
+    #: ``observe_features``): ``"none"``, ``"image"``, ``"canvas"`` or ``"both"``.
+    observe_features: str = "none"
 
     def reset(self, core: SaliencySearchCore) -> None:  # noqa: B027 - optional hook
         """Called when the episodes of ``core`` start (all of them, at once)."""
@@ -165,6 +168,12 @@ class AttributionOrderPolicy(Policy):
         return self._ranking[np.arange(len(first)), first]
 
 
+def _observed_features(spaces: Any) -> str:
+    """``observe_features`` of an observation space: which feature keys it holds."""
+    image, canvas = "image_features" in spaces, "canvas_features" in spaces
+    return {(False, False): "none", (True, False): "image", (False, True): "canvas", (True, True): "both"}[(image, canvas)]
+
+
 class AgentPolicy(Policy):
     """A trained SB3 policy acting deterministically on the allowed cells.
 
@@ -180,10 +189,14 @@ class AgentPolicy(Policy):
     def __init__(self, policy: Any, name: str = "agent", observe_score: bool = False) -> None:
         self.policy = policy
         self.name = name
-        self.needs_scores = bool(observe_score)
         spaces = getattr(getattr(policy, "observation_space", None), "spaces", {})
         #: True when the agent was trained with ``observe_class`` (its observation holds ``"target"``).
         self.needs_class = "target" in spaces
+        #: Which of the classifier's features the agent observes (``observe_features``): ``"none"``,
+        #: ``"image"`` (open loop: one query per image), ``"canvas"`` or ``"both"``.
+        self.observe_features = _observed_features(spaces)
+        # The canvas's features come from the query that scores it: such an agent needs scored steps.
+        self.needs_scores = bool(observe_score) or self.observe_features in ("canvas", "both")
         self._recurrent = hasattr(policy, "lstm_actor")
         self._state: Any = None
 

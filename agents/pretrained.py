@@ -17,9 +17,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from saliency_gym.agents.agent_checkpoints import agent_env, build_policy, load_agent_payload
 from saliency_gym.agents.policies import AgentPolicy
-from saliency_gym.agents.policy_explainer import PolicyExplainer
+from saliency_gym.agents.policy_explainer import PolicyExplainer, open_agent
 from saliency_gym.checkpoint import resolve_checkpoint
 from saliency_gym.classifier import FrozenClassifier
 
@@ -45,18 +44,11 @@ def resolve_agent_path(name_or_path: str | os.PathLike[str]) -> Path:
 
 
 def load_agent_policy(name_or_path: str | os.PathLike[str], device: str = "cpu") -> tuple[AgentPolicy, dict[str, Any]]:
-    """An :class:`AgentPolicy` and the checkpoint's payload (minus weights), from a shipped name or
-    a ``.pt`` / ``.zip`` agent file (see the module docstring: nothing is unpickled)."""
-    path = resolve_agent_path(name_or_path)
-    payload = load_agent_payload(path)
-    env = agent_env(payload)
-    policy = build_policy(payload, env.observation_space, env.action_space, device=device)
-    config = env.unwrapped.config
-    info = {k: v for k, v in payload.items() if k not in ("policy_state", "optimizer_state")}
-    info["config"] = config
-    info["path"] = str(path)
-    name = Path(path).stem
-    return AgentPolicy(policy, name=name, observe_score=config.observe_score), info
+    """An :class:`AgentPolicy` and the checkpoint's payload (minus weights), from a shipped name, a
+    ``.pt`` / ``.zip`` agent file or a run folder (see the module docstring: nothing is unpickled).
+    An agent trained on your own model rebuilds it from its metadata (see
+    :func:`~saliency_gym.agents.policy_explainer.open_agent`)."""
+    return open_agent(name_or_path, device=device)
 
 
 def agent_explainer(
@@ -67,10 +59,11 @@ def agent_explainer(
     device: str = "cpu",
 ) -> PolicyExplainer:
     """A :class:`PolicyExplainer` that rolls out a trained agent with its training settings
-    (mode, grid, substrate); ``classifier`` defaults to the agent's own."""
-    policy, info = load_agent_policy(name_or_path, device=device)
+    (mode, grid, substrate, observations); ``classifier`` defaults to the agent's own."""
+    policy, info = open_agent(name_or_path, classifier, device=device)
     config = info["config"]
     return PolicyExplainer(
         classifier or config.classifier, policy, mode=config.mode, grid=config.grid.shape,
         substrate=config.substrate, scoring=scoring, observe_score=config.observe_score, name=policy.name,
+        feature_layer=config.feature_layer_name,
     )  # fmt: skip

@@ -20,7 +20,8 @@ import gymnasium as gym
 import numpy as np
 
 from saliency_gym.agents.agent_checkpoints import agent_env
-from saliency_gym.agents.pretrained import load_agent_policy
+from saliency_gym.agents.policy_explainer import open_agent
+from saliency_gym.classifier import FrozenClassifier
 from saliency_gym.runs import check_output_dir
 from saliency_gym.validation import resolve_device
 
@@ -48,11 +49,13 @@ def record_agent_episodes(
     env_overrides: dict[str, Any] | None = None,
     fps: int | None = None,
     device: str | None = None,
+    classifier: FrozenClassifier | None = None,
 ) -> list[EpisodeRecord]:
-    """Play ``episodes`` episodes of ``agent`` (a shipped name or a ``.pt``/``.zip`` file).
+    """Play ``episodes`` episodes of ``agent`` (a shipped name, a ``.pt``/``.zip`` file or a run folder).
 
     Args:
-        agent: the agent to watch.
+        agent: the agent to watch; one trained on your own model and images reopens them from its
+            metadata (:func:`~saliency_gym.agents.policy_explainer.open_agent`).
         episodes: how many episodes (images) to play; episode ``e`` is reset with ``seed + e``.
         video_folder: where ``RecordVideo`` writes ``<agent>-episode-<e>.mp4`` (created if needed;
             videos of the same name are replaced); ``None`` plays without recording.
@@ -61,13 +64,16 @@ def record_agent_episodes(
             ``{"split": "test"}``, the default, to watch held-out images).
         fps: frames per second of the video (default: the environment's ``render_fps``).
         device: where the policy runs (default: CUDA when available).
+        classifier: the model to play against instead of the agent's own (it must take the same
+            input shape; an agent trained on your own model then needs no model file).
     """
     if not isinstance(episodes, int) or isinstance(episodes, bool) or episodes < 1:
         raise ValueError(f"episodes must be a positive int, got {episodes!r}")
     if fps is not None and (not isinstance(fps, int) or fps < 1):
         raise ValueError(f"fps must be a positive int, got {fps!r}")
-    policy, info = load_agent_policy(agent, device=str(resolve_device(device)))
-    overrides = {"split": "test", **(env_overrides or {})}
+    policy, info = open_agent(agent, classifier, device=str(resolve_device(device)), need_data=True)
+    chosen = {} if classifier is None else {"classifier": classifier}
+    overrides = {"split": "test", **info["env_overrides"], **chosen, **(env_overrides or {})}
     env: gym.Env = agent_env(info, render_mode="rgb_array", **overrides)
     prefix = policy.name
     folder: Path | None = None

@@ -32,6 +32,8 @@ _LAZY: dict[str, str] = {
     "generate_rise_masks": "rise",
     "OcclusionExplainer": "occlusion",
     "RandomMapExplainer": "random_map",
+    "CentrePriorExplainer": "centre",
+    "centre_distances": "centre",
     "CaptumGradientExplainer": "captum_base",
     "GradientExplainer": "gradient_methods",
     "InputXGradientExplainer": "gradient_methods",
@@ -112,6 +114,7 @@ if TYPE_CHECKING:  # what static checkers and editors see
         make_baseline_provider,
     )
     from saliency_gym.baselines.captum_base import CaptumGradientExplainer  # noqa: F401
+    from saliency_gym.baselines.centre import CentrePriorExplainer, centre_distances  # noqa: F401
     from saliency_gym.baselines.differentiable_explainers import (  # noqa: F401
         DifferentiableGradCAM,
         DifferentiableGradient,

@@ -11,7 +11,11 @@ classifier itself. Methods that have a budget knob appear several times, one poi
   for the first ``m`` steps (``K + (K-1) + ... + (K-m+1)`` queries on a ``K``-cell grid);
 - one-pass gradient methods (Grad-CAM, gradients; integrated gradients with its steps);
 - trained agents (zero queries with order scoring, ``K + 1`` with gain scoring) when one is given;
-- a random map (zero queries), the floor.
+- a random map (zero queries), the floor;
+- the priors (family ``"prior"``, zero queries, :mod:`saliency_gym.benchmarks.priors`): the centre
+  prior (``centre``, the same centre-out map for every image) and, for each agent, its own mean map
+  over the explained images (``"<agent> (mean map)"``). An agent's row gains the paired
+  differences agent − centre and agent − own mean map (per image, mean and 95% interval).
 
 The picture is insertion and deletion AUC against queries per image (log scale), one curve per
 family; the table has mean and 95% interval (Student's t) over images, queries and seconds per
@@ -26,13 +30,21 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
 
+from saliency_gym.benchmarks.priors import (
+    CENTRE,
+    mean_map_label,
+    mean_maps,
+    paired_columns,
+    paired_markdown,
+)
 from saliency_gym.benchmarks.suite import mean_ci, write_tables
 from saliency_gym.classifier import FrozenClassifier
 from saliency_gym.data import DataSource, load_dataset
@@ -76,6 +88,23 @@ class BudgetResult:
     deletion_auc: float
     deletion_ci: float
     seconds_per_image: float
+    # Paired differences (agents only): per image, this row minus the reference, mean and 95% CI.
+    insertion_minus_centre: float | None = None
+    insertion_minus_centre_ci: float | None = None
+    deletion_minus_centre: float | None = None
+    deletion_minus_centre_ci: float | None = None
+    insertion_minus_mean_map: float | None = None
+    insertion_minus_mean_map_ci: float | None = None
+    deletion_minus_mean_map: float | None = None
+    deletion_minus_mean_map_ci: float | None = None
+
+
+#: The family of the zero-query priors (the centre prior and the agents' mean maps).
+PRIOR = "prior"
+
+
+def _is_agent(family: str) -> bool:
+    return family.startswith("agent")
 
 
 def budget_methods(classifier: FrozenClassifier, plan: BudgetPlan, agents: Sequence[str] = ()) -> list[tuple[str, str, Callable[[], Explainer]]]:
@@ -83,12 +112,15 @@ def budget_methods(classifier: FrozenClassifier, plan: BudgetPlan, agents: Seque
     from saliency_gym.agents.policies import GreedyPolicy
     from saliency_gym.agents.policy_explainer import PolicyExplainer
 
-    methods: list[tuple[str, str, Callable[[], Explainer]]] = [("random", "random map", lambda: make_explainer("random", classifier))]
+    methods: list[tuple[str, str, Callable[[], Explainer]]] = [
+        ("random", "random map", partial(make_explainer, "random", classifier)),
+        (PRIOR, CENTRE, partial(make_explainer, "centre", classifier)),
+    ]
     for n in plan.rise_masks:
-        methods.append(("RISE", f"rise-{n}", lambda n=n: make_explainer("rise", classifier, n_masks=n)))
+        methods.append(("RISE", f"rise-{n}", partial(make_explainer, "rise", classifier, n_masks=n)))
     for window, stride in plan.occlusion:
         label = f"occlusion-{window}/{stride}"
-        methods.append(("occlusion", label, lambda w=window, s=stride: make_explainer("occlusion", classifier, window=w, stride=s)))
+        methods.append(("occlusion", label, partial(make_explainer, "occlusion", classifier, window=window, stride=stride)))
     for m in plan.greedy_steps:
         label = "greedy-full" if m == 0 else f"greedy-{m}"
 
@@ -97,11 +129,11 @@ def budget_methods(classifier: FrozenClassifier, plan: BudgetPlan, agents: Seque
 
         methods.append(("greedy look-ahead", label, greedy))
     for name in plan.gradients:
-        methods.append(("gradients", name, lambda name=name: make_explainer(name, classifier)))
+        methods.append(("gradients", name, partial(make_explainer, name, classifier)))
     for agent in agents:
         for scoring in ("order", "gain"):
             label = f"{Path(agent).stem}-{scoring}"
-            methods.append((f"agent ({scoring} scoring)", label, lambda a=agent, s=scoring, label=label: PolicyExplainer(classifier, a, grid=plan.grid, scoring=s, name=label)))
+            methods.append((f"agent ({scoring} scoring)", label, partial(PolicyExplainer, classifier, agent, grid=plan.grid, scoring=scoring, name=label)))
     return methods
 
 
@@ -118,7 +150,10 @@ def run_query_budget(
 ) -> list[BudgetResult]:
     """Explain the first ``images`` of ``data`` with every method of the plan ``size`` (only those
     of ``families``, e.g. ``["RISE", "agent (order scoring)"]``, when given) and write
-    ``budget.md``, ``budget.csv``, ``budget.json`` and ``budget.png`` to ``out``."""
+    ``budget.md``, ``budget.csv``, ``budget.json`` and ``budget.png`` to ``out``.
+
+    The priors come with the agents: when an agent family is kept, the ``"prior"`` family is too,
+    and each agent's mean map is scored after it (see the module docstring)."""
     if size not in PLANS:
         raise ValueError(f"size={size!r} is not supported; choose one of {sorted(PLANS)}")
     plan = PLANS[size]
@@ -139,7 +174,18 @@ def run_query_budget(
         unknown = sorted(set(families) - set(known))
         if unknown:
             raise ValueError(f"unknown method families {unknown}; this plan has {known}")
-        methods = [m for m in methods if m[0] in families]
+        kept = set(families) | ({PRIOR} if any(_is_agent(f) for f in families) else set())
+        methods = [m for m in methods if m[0] in kept]
+    per_image: dict[str, dict[str, np.ndarray]] = {}
+
+    def score(family: str, label: str, maps_all: np.ndarray, queries: float, seconds: float) -> None:
+        with classifier.uncounted():
+            ins = insertion_curve(classifier, x, maps_all, targets, step=plan.curve_step)
+            dele = deletion_curve(classifier, x, maps_all, targets, step=plan.curve_step)
+        per_image[label] = {"insertion": ins.auc, "deletion": dele.auc}
+        (ins_mean, ins_ci), (del_mean, del_ci) = mean_ci(ins.auc), mean_ci(dele.auc)
+        results.append(BudgetResult(family, label, n, queries, ins_mean, ins_ci, del_mean, del_ci, seconds))
+
     bar = tqdm(methods, desc="query budget", unit="method", disable=not progress, dynamic_ncols=True)
     for family, label, factory in bar:
         bar.set_postfix_str(label)
@@ -151,10 +197,10 @@ def run_query_budget(
             queries.append(explanation.queries)
             seconds.append(explanation.seconds)
         maps_all = np.concatenate(maps)
-        with classifier.uncounted():
-            ins = insertion_curve(classifier, x, maps_all, targets, step=plan.curve_step)
-            dele = deletion_curve(classifier, x, maps_all, targets, step=plan.curve_step)
-        results.append(BudgetResult(family, label, n, float(np.mean(queries)), *mean_ci(ins.auc), *mean_ci(dele.auc), float(np.mean(seconds))))
+        score(family, label, maps_all, float(np.mean(queries)), float(np.mean(seconds)))
+        if _is_agent(family):  # the agent's own prior: its mean map, given to every image
+            score(PRIOR, mean_map_label(label), mean_maps(maps_all), 0.0, 0.0)
+    results = [replace(r, **paired_columns(r.method, per_image)) if _is_agent(r.family) else r for r in results]
     meta = {
         "classifier": classifier.name, "data": getattr(data, "name", "data"), "images": n, "size": size,
         "curve_step": plan.curve_step, "seconds": time.perf_counter() - start, "device": str(classifier.device),
@@ -164,14 +210,17 @@ def run_query_budget(
 
 
 def to_markdown(results: Sequence[BudgetResult]) -> str:
+    """The table; the agents' paired columns (agent − centre, agent − own mean map) appear when an
+    agent was benchmarked."""
+    header, separator, paired = paired_markdown(results)
     lines = [
-        "| family | method | queries / image | insertion AUC ↑ | deletion AUC ↓ | seconds / image |",
-        "|---|---|---:|---:|---:|---:|",
+        "| family | method | queries / image | insertion AUC ↑ | deletion AUC ↓ | seconds / image |" + header,
+        "|---|---|---:|---:|---:|---:|" + separator,
     ]
-    for r in results:
+    for r, extra in zip(results, paired, strict=True):
         lines.append(
             f"| {r.family} | {r.method} | {r.queries_per_image:,.0f} | {r.insertion_auc:.3f} ± {r.insertion_ci:.3f} | "
-            f"{r.deletion_auc:.3f} ± {r.deletion_ci:.3f} | {r.seconds_per_image:.2f} |"
+            f"{r.deletion_auc:.3f} ± {r.deletion_ci:.3f} | {r.seconds_per_image:.2f} |" + extra
         )
     return "\n".join(lines) + "\n"
 
@@ -196,7 +245,8 @@ def plot_budget(results: Sequence[BudgetResult], path: Path, title: str = "") ->
         for ax, key in zip(axes, ("insertion", "deletion"), strict=True):
             mean = np.array([getattr(r, f"{key}_auc") for r in rows])
             ci = np.array([getattr(r, f"{key}_ci") for r in rows])
-            ax.errorbar(q, mean, yerr=ci, marker="o", capsize=3, label=family, color=colours(k % 10), linestyle="-" if len(rows) > 1 else "none")
+            line = "-" if len(set(q)) > 1 else "none"  # the zero-query priors are points, not a curve
+            ax.errorbar(q, mean, yerr=ci, marker="o", capsize=3, label=family, color=colours(k % 10), linestyle=line)
     for ax, key, better in zip(axes, ("insertion", "deletion"), ("higher", "lower"), strict=True):
         ax.set_xscale("log")
         ax.set_xlabel("classifier queries per image (log; 0 drawn at 0.5)")

@@ -8,6 +8,13 @@ scores the maps with the same metrics:
 - pointing game on the ground-truth evidence masks (where the dataset has them);
 - classifier queries per image and seconds per image (measured, in chunks of images).
 
+Honest baselines (issue 21, :mod:`saliency_gym.benchmarks.priors`): the centre prior (``centre``,
+the same centre-out map for every image, 0 queries) is always a row, and every trained agent
+``agent-<mode>`` comes with its own mean map, ``agent-<mode> (mean map)`` (the mean of its maps
+over the evaluated images, the same for every image). An agent's row gains the paired differences
+agent − centre and agent − own mean map (insertion and deletion, per image, mean and 95% interval):
+an agent that does not beat them has learned a prior, not a search.
+
 Every number is a mean over images with a 95% confidence interval (Student's t with ``n - 1``
 degrees of freedom, ``scipy.stats.t``; seconds are measured per chunk of images). Results are written as
 Markdown, CSV and JSON, with PNGs of the mean insertion/deletion curves per method and a grid of
@@ -23,6 +30,7 @@ seeds, every method runs once per seed and per-image values are averaged over se
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -37,6 +45,13 @@ from saliency_gym.agents.policies import GreedyPolicy, RandomPolicy
 from saliency_gym.agents.policy_explainer import PolicyExplainer
 from saliency_gym.agents.pretrained import agent_explainer, shipped_agents
 from saliency_gym.baselines import make_explainer
+from saliency_gym.benchmarks.priors import (
+    CENTRE,
+    mean_map_explainer,
+    mean_map_label,
+    paired_columns,
+    paired_markdown,
+)
 from saliency_gym.classifier import FrozenClassifier
 from saliency_gym.data import DataSource, load_dataset
 from saliency_gym.explainers import Explainer, explainer_options
@@ -78,6 +93,16 @@ class MethodResult:
     queries_ci: float
     seconds_per_image: float
     seconds_ci: float
+    # Paired differences (per image, this row minus the reference, mean and 95% CI) for the rows of
+    # learned methods that have a mean-map row (:func:`saliency_gym.benchmarks.priors.paired_columns`).
+    insertion_minus_centre: float | None = None
+    insertion_minus_centre_ci: float | None = None
+    deletion_minus_centre: float | None = None
+    deletion_minus_centre_ci: float | None = None
+    insertion_minus_mean_map: float | None = None
+    insertion_minus_mean_map_ci: float | None = None
+    deletion_minus_mean_map: float | None = None
+    deletion_minus_mean_map_ci: float | None = None
 
 
 def mean_ci(values: np.ndarray) -> tuple[float, float]:
@@ -98,17 +123,31 @@ def mean_ci(values: np.ndarray) -> tuple[float, float]:
 OVERLAY_IMAGES = 4
 
 
-def default_methods(classifier: FrozenClassifier, dataset: str, size: SuiteSize,
-                    seed: int = 0) -> dict[str, Callable[[], Explainer]]:  # fmt: skip
+def default_methods(classifier: FrozenClassifier, dataset: str, size: SuiteSize, seed: int = 0, *,
+                    images: np.ndarray | None = None, targets: np.ndarray | None = None) -> dict[str, Callable[[], Explainer]]:  # fmt: skip
     """Factories of every method compared on ``dataset`` (agents only where one is shipped).
 
     ``seed`` seeds the stochastic methods (RISE's masks, the random policy, the random map, the
-    stochastic baselines of Captum methods); deterministic ones ignore it."""
+    stochastic baselines of Captum methods); deterministic ones ignore it. The centre prior is
+    always there; each agent ``agent-<mode>`` is followed by its mean map over ``images`` (the
+    evaluated images, explained for ``targets``; by default the first ``size.images`` test images
+    of the shipped ``dataset`` and the predicted classes, what :func:`prepare_dataset` loads)."""
     methods: dict[str, Callable[[], Explainer]] = {}
+
+    def evaluated() -> tuple[np.ndarray, np.ndarray]:
+        if images is not None:
+            return images, (classifier.predict(images, count=False).cpu().numpy() if targets is None else targets)
+        batch = _test_images(dataset, classifier, size)
+        return batch, classifier.predict(batch, count=False).cpu().numpy()
+
     for mode in ("reveal", "mask"):
         name = f"{dataset}_{mode}"
         if name in shipped_agents():
-            methods[f"agent-{mode}"] = _shared(lambda name=name: agent_explainer(name, classifier))
+            agent = _shared(functools.partial(agent_explainer, name, classifier))
+            methods[f"agent-{mode}"] = agent
+            label = mean_map_label(f"agent-{mode}")
+            methods[label] = _shared(functools.partial(_mean_map_of, agent, evaluated, label))
+    methods[CENTRE] = lambda: make_explainer("centre", classifier)
     if size.greedy:
         methods["greedy-reveal"] = lambda: PolicyExplainer(classifier, GreedyPolicy(), mode="reveal", name="greedy-reveal")
         methods["greedy-mask"] = lambda: PolicyExplainer(classifier, GreedyPolicy(), mode="mask", name="greedy-mask")
@@ -116,8 +155,15 @@ def default_methods(classifier: FrozenClassifier, dataset: str, size: SuiteSize,
     methods[f"rise-{size.rise_masks}"] = lambda: make_explainer("rise", classifier, n_masks=size.rise_masks, seed=seed)
     for name in ("occlusion", "gradcam", "integrated_gradients", "gradient", "random"):
         options = {"seed": seed} if "seed" in explainer_options(name) else {}
-        methods[name] = lambda name=name, options=options: make_explainer(name, classifier, **options)
+        methods[name] = functools.partial(make_explainer, name, classifier, **options)
     return methods
+
+
+def _mean_map_of(factory: Callable[[], Explainer], evaluated: Callable[[], tuple[np.ndarray, np.ndarray]], label: str) -> Explainer:
+    """The mean-map row ``label`` of the explainer ``factory`` builds, over the ``evaluated()``
+    images and targets (:func:`saliency_gym.benchmarks.priors.mean_map_explainer`)."""
+    images, targets = evaluated()
+    return mean_map_explainer(factory(), images, targets, name=label)
 
 
 def _shared(factory: Callable[[], Explainer]) -> Callable[[], Explainer]:
@@ -161,7 +207,7 @@ def prepare_dataset(dataset: str, size: SuiteSize, *, device: str | None = None,
     ``source``, labelled ``<classifier>/<source>``) and predict the classes to explain."""
     if classifier is None:
         classifier = load_classifier(dataset, device=device)
-        source = load_dataset(classifier.meta["dataset"], "test", n=size.images) if dataset != "digits" else load_dataset("digits", "test")
+        source = _test_source(dataset, classifier, size)
     elif source is None:
         raise ValueError("pass source= (the images) with classifier=")
     else:
@@ -170,6 +216,17 @@ def prepare_dataset(dataset: str, size: SuiteSize, *, device: str | None = None,
     batch = source.get_batch(np.arange(min(size.images, len(source))))
     targets = classifier.predict(batch.images, count=False).cpu().numpy()
     return DatasetContext(dataset, classifier, source, batch.images, batch.masks, targets)
+
+
+def _test_source(dataset: str, classifier: FrozenClassifier, size: SuiteSize) -> DataSource:
+    """The held-out test images of the shipped ``dataset`` (at most ``size.images`` drawn)."""
+    return load_dataset(classifier.meta["dataset"], "test", n=size.images) if dataset != "digits" else load_dataset("digits", "test")
+
+
+def _test_images(dataset: str, classifier: FrozenClassifier, size: SuiteSize) -> np.ndarray:
+    """The images :func:`prepare_dataset` explains for the shipped ``dataset``."""
+    source = _test_source(dataset, classifier, size)
+    return source.get_batch(np.arange(min(size.images, len(source)))).images
 
 
 def chunk_starts(n_images: int, chunk: int) -> list[int]:
@@ -244,33 +301,55 @@ def merge_method(label: str, n_images: int, chunks: Sequence[ChunkValues]) -> tu
     Per-image values are averaged over seeds, then each number is a mean over images with its 95%
     CI (so with one seed, the values of the images themselves); seconds are per chunk."""
     seeds = sorted({c.seed for c in chunks})
-    by_seed = [sorted((c for c in chunks if c.seed == s), key=lambda c: c.start) for s in seeds]
+    by_seed = _by_seed(chunks)
     for s, parts in zip(seeds, by_seed, strict=True):
         if sum(len(c.queries) for c in parts) != n_images:
             raise ValueError(f"{label} {chunks[0].method} seed {s}: chunks cover "
                              f"{sum(len(c.queries) for c in parts)} of {n_images} images")  # fmt: skip
-    ins = [concat_curves([c.insertion for c in parts if c.insertion is not None]) for parts in by_seed]
-    dele = [concat_curves([c.deletion for c in parts if c.deletion is not None]) for parts in by_seed]
+    ins, dele = _seed_curves(by_seed)
     per_image = lambda arrays: np.mean(np.stack(arrays), axis=0)  # noqa: E731 - mean over seeds
     queries = per_image([np.concatenate([c.queries for c in parts]) for parts in by_seed])
     seconds = np.array([c.seconds for parts in by_seed for c in parts])
     pg = None
     if by_seed[0][0].pointing is not None:
         pg = per_image([np.concatenate([c.pointing for c in parts if c.pointing is not None]) for parts in by_seed])
-    row = MethodResult(
-        label, chunks[0].method, n_images, *mean_ci(per_image([r.auc for r in ins])), *mean_ci(per_image([r.auc for r in dele])),
-        *(mean_ci(pg) if pg is not None else (None, None)), *mean_ci(queries), *mean_ci(seconds),
-    )  # fmt: skip
+    (ins_mean, ins_ci), (del_mean, del_ci) = mean_ci(per_image([r.auc for r in ins])), mean_ci(per_image([r.auc for r in dele]))
+    pg_mean, pg_ci = mean_ci(pg) if pg is not None else (None, None)
+    row = MethodResult(label, chunks[0].method, n_images, ins_mean, ins_ci, del_mean, del_ci, pg_mean, pg_ci,
+                       *mean_ci(queries), *mean_ci(seconds))  # fmt: skip
     overlay = np.concatenate([c.overlay_maps for c in by_seed[0]])
     return row, (concat_curves(ins), concat_curves(dele)), overlay
+
+
+def _by_seed(chunks: Sequence[ChunkValues]) -> list[list[ChunkValues]]:
+    """The chunks of one method grouped by seed (seeds ascending), each group by first image."""
+    seeds = sorted({c.seed for c in chunks})
+    return [sorted((c for c in chunks if c.seed == s), key=lambda c: c.start) for s in seeds]
+
+
+def _seed_curves(by_seed: Sequence[Sequence[ChunkValues]]) -> tuple[list[CurveResult], list[CurveResult]]:
+    """Insertion and deletion curves of all images, one :class:`CurveResult` per seed."""
+    ins = [concat_curves([c.insertion for c in parts if c.insertion is not None]) for parts in by_seed]
+    dele = [concat_curves([c.deletion for c in parts if c.deletion is not None]) for parts in by_seed]
+    return ins, dele
+
+
+def per_image_aucs(chunks: Sequence[ChunkValues]) -> dict[str, np.ndarray]:
+    """One method's per-image insertion and deletion AUC (means over seeds), images in order:
+    the values the paired differences of :mod:`saliency_gym.benchmarks.priors` pair."""
+    ins, dele = _seed_curves(_by_seed(chunks))
+    return {"insertion": np.mean([r.auc for r in ins], axis=0), "deletion": np.mean([r.auc for r in dele], axis=0)}
 
 
 def merge_dataset(ctx: DatasetContext, methods: Sequence[str], chunks: Sequence[ChunkValues], out: Path,
                   *, report: Callable[[str], object] = print) -> list[MethodResult]:  # fmt: skip
     """Rows of every method (in ``methods`` order) and the dataset's curve and overlay PNGs in ``out``.
 
-    Skipped methods are reported once through ``report`` and left out, as in the local run."""
+    Skipped methods are reported once through ``report`` and left out, as in the local run. A
+    method with a mean-map row (``"M (mean map)"``) gets the paired differences M − centre and
+    M − its mean map (:func:`saliency_gym.benchmarks.priors.paired_columns`)."""
     results, curves, overlay_maps = [], {}, {}
+    per_image: dict[str, dict[str, np.ndarray]] = {}
     for method in methods:
         mine = [c for c in chunks if c.method == method]
         skipped = next((c.skipped for c in mine if c.skipped is not None), None)
@@ -278,7 +357,11 @@ def merge_dataset(ctx: DatasetContext, methods: Sequence[str], chunks: Sequence[
             report(f"{ctx.label}: skipping {method}: {skipped}")
             continue
         row, curves[method], overlay_maps[method] = merge_method(ctx.label, len(ctx.images), mine)
+        per_image[method] = per_image_aucs(mine)
         results.append(row)
+    for i, row in enumerate(results):
+        if mean_map_label(row.method) in per_image:
+            results[i] = replace(row, **paired_columns(row.method, per_image, centre=CENTRE))
     out.mkdir(parents=True, exist_ok=True)
     names = ctx.classifier.class_names or ctx.source.class_names
     k = OVERLAY_IMAGES
@@ -291,7 +374,10 @@ def merge_dataset(ctx: DatasetContext, methods: Sequence[str], chunks: Sequence[
 
 def select_methods(methods: dict[str, Callable[[], Explainer]], names: Sequence[str] | None) -> dict[str, Callable[[], Explainer]]:  # fmt: skip
     """The factories of ``names`` (in the suite's order), all of them for ``None``; a name the
-    suite does not have on this dataset is a ``ValueError`` listing those it has."""
+    suite does not have on this dataset is a ``ValueError`` listing those it has.
+
+    A learned method (one with a mean-map row) brings its priors along: the centre prior and its
+    own mean map are kept whenever it is, so its paired differences are always in the table."""
     if names is None:
         return methods
     if isinstance(names, str):
@@ -299,7 +385,11 @@ def select_methods(methods: dict[str, Callable[[], Explainer]], names: Sequence[
     unknown = [n for n in names if n not in methods]
     if unknown:
         raise ValueError(f"unknown methods {unknown}; this suite has {list(methods)}")
-    return {n: f for n, f in methods.items() if n in set(names)}
+    keep = set(names)
+    for name in names:
+        if mean_map_label(name) in methods:
+            keep |= {mean_map_label(name)} | ({CENTRE} if CENTRE in methods else set())
+    return {n: f for n, f in methods.items() if n in keep}
 
 
 def run_dataset(dataset: str, size: SuiteSize, out: Path, *, device: str | None = None,
@@ -319,7 +409,8 @@ def run_dataset(dataset: str, size: SuiteSize, out: Path, *, device: str | None 
     ``progress`` shows a bar over the methods (named as they run) on standard error."""
     seeds = check_seeds(seeds)
     ctx = prepare_dataset(dataset, size, device=device, classifier=classifier, source=source)
-    per_seed = {s: methods or select_methods(default_methods(ctx.classifier, ctx.label, size, seed=s), only) for s in seeds}
+    per_seed = {s: methods or select_methods(default_methods(ctx.classifier, ctx.label, size, seed=s, images=ctx.images,
+                                                             targets=ctx.targets), only) for s in seeds}  # fmt: skip
     names = list(per_seed[seeds[0]])
     chunks: list[ChunkValues] = []
     bar = tqdm(names, desc=ctx.label, unit="method", disable=not progress, dynamic_ncols=True)
@@ -356,12 +447,15 @@ def _fmt(mean: float | None, ci: float | None, digits: int = 3) -> str:
 
 
 def to_markdown(results: list[MethodResult]) -> str:
-    lines = ["| dataset | method | insertion AUC ↑ | deletion AUC ↓ | pointing game ↑ | queries / image | seconds / image |",
-             "|---|---|---:|---:|---:|---:|---:|"]  # fmt: skip
-    for r in results:
+    """The table: one row per method; the paired columns (agent − centre, agent − own mean map,
+    per image with 95% CIs) appear when some row has them."""
+    header, separator, paired = paired_markdown(results)
+    lines = ["| dataset | method | insertion AUC ↑ | deletion AUC ↓ | pointing game ↑ | queries / image | seconds / image |" + header,
+             "|---|---|---:|---:|---:|---:|---:|" + separator]  # fmt: skip
+    for r, extra in zip(results, paired, strict=True):
         lines.append(
             f"| {r.dataset} | {r.method} | {_fmt(r.insertion_auc, r.insertion_ci)} | {_fmt(r.deletion_auc, r.deletion_ci)} | "
-            f"{_fmt(r.pointing_game, r.pointing_ci)} | {r.queries_per_image:,.0f} | {_fmt(r.seconds_per_image, r.seconds_ci, 4)} |"
+            f"{_fmt(r.pointing_game, r.pointing_ci)} | {r.queries_per_image:,.0f} | {_fmt(r.seconds_per_image, r.seconds_ci, 4)} |" + extra
         )
     return "\n".join(lines) + "\n"
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -55,8 +56,8 @@ def resolve_checkpoint(name_or_path: str | os.PathLike[str], shipped: dict[str, 
     """Map a shipped name (a key of ``shipped``) or a file path to an existing checkpoint path.
 
     ``kind`` names what is loaded (``"classifier"``, ``"agent"``, ...) in the error messages: an
-    unknown name raises ``ValueError`` listing the shipped ones, a missing file
-    ``FileNotFoundError``.
+    unknown name raises ``ValueError`` listing the shipped ones, a folder ``ValueError`` saying so
+    (not "not found": it exists), a missing file ``FileNotFoundError``.
     """
     if not isinstance(name_or_path, (str, os.PathLike)):
         raise TypeError(f"{kind} must be a shipped name or a path, got {type(name_or_path).__name__}")
@@ -65,6 +66,8 @@ def resolve_checkpoint(name_or_path: str | os.PathLike[str], shipped: dict[str, 
         return shipped[text]
     path = Path(text)
     if path.suffix or os.sep in text or path.exists():
+        if path.is_dir():
+            raise ValueError(f"{kind} {path} is a folder; pass a {kind} checkpoint file (or a shipped name)")
         if not path.is_file():
             raise FileNotFoundError(f"{kind} checkpoint not found: {path}")
         return path
@@ -87,7 +90,10 @@ def safe_load(
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
     try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():
+            # a TorchScript archive: torch warns that it dispatches to torch.jit.load, then refuses
+            warnings.filterwarnings("ignore", message=".*looks like a TorchScript archive", category=UserWarning)
+            payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises many types for corrupt or unsafe files
         detail = _refusal_detail(exc)
         if detail is not None:

@@ -65,6 +65,34 @@ AUTO_CALLABLE_INPUT_FACTOR = 32
 AMP_DTYPES = (torch.bfloat16, torch.float16)
 
 
+class FeatureTap(nn.Module):
+    """``model`` returning ``(scores, activations of layer average-pooled to size)`` from one
+    forward pass (a forward hook on ``layer``), so it can be traced and optimised like the model."""
+
+    def __init__(self, model: nn.Module, layer: nn.Module, size: tuple[int, int]) -> None:
+        super().__init__()
+        self.model, self.layer = model, layer
+        self.size: tuple[int, int] = (int(size[0]), int(size[1]))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        captured: list[torch.Tensor] = []
+
+        def keep(_module: nn.Module, _inputs: Any, output: Any) -> None:
+            if not isinstance(output, torch.Tensor) or output.ndim != 4:
+                shape = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
+                raise ValueError(f"the observed layer must output (N, C, h, w) activations, got {shape}")
+            captured.append(output)
+
+        handle = self.layer.register_forward_hook(keep)
+        try:
+            out = self.model(x)
+        finally:
+            handle.remove()
+        if len(captured) != 1:
+            raise ValueError(f"the observed layer ran {len(captured)} times in one forward pass; observe a layer that runs once")
+        return out, torch.nn.functional.adaptive_avg_pool2d(captured[0].float(), self.size)
+
+
 class FrozenClassifier:
     """A frozen, batched, query-counting image classifier.
 
@@ -195,6 +223,8 @@ class FrozenClassifier:
         if self.optimize and not isinstance(model, nn.Module):
             raise TypeError("optimize=True needs an nn.Module (it is traced); pass optimize=False for callables")
         self._fast_model: Callable[[torch.Tensor], torch.Tensor] | None = None
+        #: :meth:`probs_and_features`' modules per ``(layer id, grid)`` (see :meth:`_feature_tap`)
+        self._feature_taps: dict[tuple[int, tuple[int, int]], Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]] = {}
         #: forward passes whose outputs are still to be checked (see :meth:`_check_outputs`)
         self._output_checks_left = OUTPUT_CHECKS
         self.queries = 0
@@ -375,7 +405,11 @@ class FrozenClassifier:
                 out = self._inference_model()(x)
         else:
             out = self.model(x)
-        if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape[0] != x.shape[0]:
+        return self._checked_scores(out, x.shape[0])
+
+    def _checked_scores(self, out: Any, n: int) -> torch.Tensor:
+        """``out`` as float32 ``(n, K)`` scores, checked (shape, classes; the first passes' values)."""
+        if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape[0] != n:
             shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
             raise ValueError(f"the model must return (N, K) scores for N images, got {shape}")
         if self.class_names is None:
@@ -468,6 +502,62 @@ class FrozenClassifier:
 
     __call__ = probs
 
+    def probs_and_features(
+        self,
+        images: Any,
+        layer: nn.Module,
+        size: tuple[int, int],
+        *,
+        count: bool = True,
+        validate: bool = True,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Probabilities ``(N, K)`` and ``layer``'s activations average-pooled to ``size``
+        (``(N, C, rows, cols)``, float32), both from the same forward pass.
+
+        What the saliency-search environments' ``observe_features`` observe: the classifier's own
+        spatial evidence on a grid, at no query beyond the one that scores the canvas. Runs the
+        eager module (a forward hook on ``layer``; the traced copy of ``optimize`` has no layers),
+        under :func:`torch.inference_mode`, in chunks of :attr:`batch_size`; counts ``N`` queries
+        unless ``count`` is false. ``layer`` must be a submodule of :attr:`module` whose output is
+        ``(N, C, h, w)`` (see :func:`saliency_gym.layers.resolve_named_layer`).
+        """
+        if not isinstance(self.model, nn.Module):
+            raise TypeError("probs_and_features needs a classifier that wraps an nn.Module (its layers are hooked)")
+        x, single = self._prepare(images, validate)
+        tap = self._feature_tap(layer, (int(size[0]), int(size[1])))
+        batch_size = self.batch_size
+        with torch.inference_mode():
+            probs, features = [], []
+            for start in range(0, x.shape[0], batch_size):
+                chunk = self._model_input(x[start : start + batch_size])
+                with self._autocast():
+                    out, pooled = tap(chunk)
+                out = self._checked_scores(out, chunk.shape[0])
+                probs.append(out.softmax(dim=1) if self.outputs == "logits" else out)
+                features.append(pooled.float())
+        if count:
+            self.queries += x.shape[0]
+        if not probs:
+            return torch.zeros((0, self.num_classes), device=self.device), torch.zeros((0, 0, *size), device=self.device)
+        p, f = torch.cat(probs), torch.cat(features)
+        return (p[0], f[0]) if single else (p, f)
+
+    def _feature_tap(self, layer: nn.Module, size: tuple[int, int]) -> Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+        """The module that returns ``(scores, pooled activations of layer)``: eager, or (with
+        ``optimize``) its inference-optimised copy, built once per layer and grid."""
+        if not isinstance(self.model, nn.Module):
+            raise TypeError("feature observations need a classifier that wraps an nn.Module")
+        key = (id(layer), size)
+        if key not in self._feature_taps:
+            tap = FeatureTap(self.model, layer, size)
+            with torch.inference_mode():  # a layer that cannot be observed fails here, clearly
+                tap(self._model_input(torch.full((1, *self.input_shape), 0.5, device=self.device)))
+            self._feature_taps[key] = (
+                optimize_for_inference(tap, self.input_shape, self.device, channels_last=self.channels_last)  # type: ignore[assignment]
+                if self.optimize else tap
+            )  # fmt: skip
+        return self._feature_taps[key]
+
     def predict(self, images: Any, *, count: bool = True) -> torch.Tensor:
         """Predicted class ids ``(N,)`` (``argmax`` of :meth:`probs`)."""
         return self.probs(images, count=count).argmax(dim=-1)
@@ -482,6 +572,7 @@ class FrozenClassifier:
         was_channels_last = self.channels_last
         self.device = resolve_device(device)
         self._fast_model = None  # rebuilt for the new device on the next call
+        self._feature_taps = {}
         if self.auto_batch_size:  # re-measured on the new device
             self._batch_size = None
             self.activation_bytes_per_image = None

@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 
 from saliency_gym.data import load_dataset
 from saliency_gym.models import SmallCNN
+from saliency_gym.models.cnn import POOLS
 from saliency_gym.runs import (
     RunClock,
     TrainingOptions,
@@ -31,7 +32,11 @@ from saliency_gym.runs import (
 from saliency_gym.validation import check_choice
 from saliency_gym.zoo import save_classifier
 
-TRAINABLE = ("shapes", "shapes64", "digits", "shape_pairs")
+TRAINABLE = ("shapes", "shapes64", "digits", "shape_pairs", "shapes_cluttered")
+#: :class:`SmallCNN` arguments a dataset needs beyond the defaults: one small shape anywhere in a
+#: 64x64 image is classified at the cost of a 32x32 image (a stride-2 stem, an 8x8 last block) and
+#: found wherever it lies (global max pooling).
+ARCHITECTURES: dict[str, dict[str, int | str]] = {"shapes_cluttered": {"stem_stride": 2, "pool": "max"}}
 
 
 @dataclass
@@ -49,6 +54,10 @@ class ClassifierTrainingConfig(TrainingOptions):
     width: int = 16
     max_shift: int = 2
     """Random translation (pixels) used as augmentation."""
+    stem_stride: int | None = None
+    """Stride of the first convolution (1 or 2); ``None``: the dataset's (:data:`ARCHITECTURES`, else 1)."""
+    pool: str | None = None
+    """Global pooling, ``"avg"`` or ``"max"``; ``None``: the dataset's (:data:`ARCHITECTURES`, else avg)."""
 
     def validate(self) -> ClassifierTrainingConfig:
         """Check every field; raise ``TypeError``/``ValueError`` naming the bad one."""
@@ -57,7 +66,19 @@ class ClassifierTrainingConfig(TrainingOptions):
         self.check_ints("seed", "max_shift", minimum=0)
         self.check_floats("lr", minimum=0, exclusive_minimum=True)
         self.check_floats("weight_decay", minimum=0)
+        self.check_ints("stem_stride", minimum=1, optional=True)
+        if self.stem_stride is not None and self.stem_stride > 2:
+            raise ValueError(f"stem_stride must be 1 or 2 (or None: the dataset's), got {self.stem_stride}")
+        if self.pool is not None:
+            check_choice("pool", self.pool, POOLS)
         return self
+
+    def architecture(self) -> dict[str, int | str]:
+        """The :class:`SmallCNN` arguments beyond the image's channels and classes: ``width``, then
+        the dataset's :data:`ARCHITECTURES` entry, then the fields set here."""
+        chosen = {"stem_stride": self.stem_stride, "pool": self.pool}
+        return {"width": self.width, **ARCHITECTURES.get(self.dataset, {}),
+                **{k: v for k, v in chosen.items() if v is not None}}  # fmt: skip
 
 
 def _augment(x: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
@@ -110,7 +131,7 @@ def train_classifier(
     test_source = load_dataset(cfg.dataset, "test")
     test = test_source.arrays()
     c = test_source.image_shape[0]
-    model = SmallCNN(c, test_source.num_classes, width=cfg.width)
+    model = SmallCNN(c, test_source.num_classes, **cfg.architecture())  # type: ignore[arg-type]
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = int(np.ceil(len(train.labels) / cfg.batch_size))
     scheduler = torch.optim.lr_scheduler.OneCycleLR(

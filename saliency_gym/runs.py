@@ -11,7 +11,11 @@ Classifier training (:mod:`saliency_gym.classifier_training`) and the plugins' t
   :class:`RunState` (:func:`check_resume_settings`, :func:`restore_state_dicts`);
 * log scalars to TensorBoard: :func:`open_writer`;
 * declare the recipe as an :class:`~saliency_gym.options.Options` dataclass deriving from
-  :class:`TrainingOptions`, which names its options in errors and checks fields by table.
+  :class:`TrainingOptions`, which names its options in errors and checks fields by table;
+* never start a run over an old one: :func:`check_new_run` refuses a folder that holds a run
+  (unless resuming, or asked to overwrite), :func:`next_run_folder` numbers default folders as
+  rl-zoo does (``<algo>_<n>``), and :func:`removed_if_left_empty` takes back a folder a failed
+  run made; :func:`check_not_shipped` keeps every installed folder read-only (:func:`shipped_dirs`).
 
 This module is part of the core: it imports core modules only (never ``baselines`` or ``agents``).
 """
@@ -19,8 +23,10 @@ This module is part of the core: it imports core modules only (never ``baselines
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.util
 import os
+import re
 import shutil
 import signal
 import tempfile
@@ -49,12 +55,18 @@ __all__ = [
     "TrainingOptions",
     "atomic_copy",
     "check_output_dir",
+    "check_new_run",
     "check_output_file",
     "check_resume_settings",
     "clean_stale_tmp",
+    "latest_run_folder",
+    "next_run_folder",
     "open_writer",
+    "removed_if_left_empty",
     "restore_state_dicts",
     "run_lock",
+    "run_numbers",
+    "run_slug",
     "save_or_stop",
     "seed_everything",
     "snapshot_state",
@@ -115,15 +127,33 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 
 
 def shipped_dirs() -> list[Path]:
-    """The folders of the package and its plugin packages (which an editable install keeps apart),
-    found from their import specs without running the plugins' code."""
+    """The folders the installed package's files live in, derived from the installation itself.
+
+    The package's own folder holds everything a wheel installs; an editable install keeps its
+    plugin packages (``agents/``, ``baselines/``, ``benchmarks/``) beside it and maps them into
+    ``saliency_gym``. Every folder beside the package that imports as ``saliency_gym.<name>`` is
+    found from its import spec (nothing is imported), so a new subpackage is read-only as soon as
+    it is installed, without a list to keep up to date here.
+    """
+    return list(_shipped_dirs())
+
+
+@functools.lru_cache(maxsize=1)
+def _shipped_dirs() -> tuple[Path, ...]:
     folders = [PACKAGE_DIR]
-    for name in ("saliency_gym.agents", "saliency_gym.baselines"):
-        spec = importlib.util.find_spec(name)
-        folders += (
-            [Path(p).resolve() for p in (spec.submodule_search_locations or [])] if spec else []
-        )
-    return folders
+    try:
+        beside = sorted(p for p in PACKAGE_DIR.parent.iterdir() if p.is_dir() and p.name.isidentifier())
+    except OSError:
+        beside = []
+    for folder in beside:
+        try:
+            spec = importlib.util.find_spec(f"{PACKAGE_DIR.name}.{folder.name}")
+        except (ImportError, ValueError):
+            continue
+        locations = [Path(p).resolve() for p in (spec.submodule_search_locations or [])] if spec else []
+        if folder.resolve() in locations:
+            folders.append(folder.resolve())
+    return tuple(folders)
 
 
 def check_not_shipped(path: str | os.PathLike[str], what: str = "output") -> Path:
@@ -455,3 +485,109 @@ def atomic_copy(source: str | os.PathLike[str], target: str | os.PathLike[str]) 
     """Copy ``source`` to ``target`` atomically (:func:`~saliency_gym.checkpoint.atomic_write`), so
     ``target`` is always a whole copy of ``source``."""
     return atomic_write(target, lambda tmp: shutil.copyfile(source, tmp))
+
+
+# ---------------------------------------------------------------- run folders: new, numbered, held
+
+_SLUG_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def run_slug(text: str, max_length: int = 40) -> str:
+    """``text`` as one safe path component: runs of other characters than letters, digits, ``.``,
+    ``_`` and ``-`` become ``-``, at most ``max_length`` characters (``"run"`` if nothing is left)."""
+    slug = _SLUG_UNSAFE.sub("-", str(text)).strip("-.")[:max_length].strip("-.")
+    return slug or "run"
+
+
+def run_numbers(parent: str | os.PathLike[str], prefix: str) -> list[int]:
+    """The numbers ``n`` of the run folders ``<parent>/<prefix>_<n>``, sorted."""
+    folder = Path(parent)
+    pattern = re.compile(rf"^{re.escape(prefix)}_(\d+)$")
+    if not folder.is_dir():
+        return []
+    return sorted(int(m.group(1)) for p in folder.iterdir() if p.is_dir() and (m := pattern.match(p.name)))
+
+
+def next_run_folder(parent: str | os.PathLike[str], prefix: str) -> Path:
+    """Create and return ``<parent>/<prefix>_<n>``, ``n`` one more than the largest run there
+    (from 1), as rl-baselines3-zoo numbers its runs; creating the folder claims the number, so two
+    runs started together never share one. A default run folder therefore never holds an old run."""
+    parent = check_not_shipped(parent, "run folder")
+    parent.mkdir(parents=True, exist_ok=True)
+    number = max(run_numbers(parent, prefix), default=0) + 1
+    while True:
+        folder = parent / f"{prefix}_{number}"
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            number += 1
+            continue
+        return folder
+
+
+def latest_run_folder(parent: str | os.PathLike[str], prefix: str) -> Path:
+    """``<parent>/<prefix>_<n>`` with the largest ``n`` (the run a default ``--resume`` continues);
+    ``FileNotFoundError`` naming where it looked when there is none."""
+    numbers = run_numbers(Path(parent), prefix)
+    if not numbers:
+        raise FileNotFoundError(
+            f"resume: no run {prefix}_<n> in {parent}; pass --out with the run folder to resume"
+        )
+    return Path(parent) / f"{prefix}_{numbers[-1]}"
+
+
+def _holds_files(path: Path) -> bool:
+    if path.is_dir():
+        return any(path.iterdir())
+    return path.exists()
+
+
+def check_new_run(
+    folder: str | os.PathLike[str],
+    run_files: Iterable[str],
+    *,
+    resume: bool,
+    overwrite: bool,
+) -> list[Path]:
+    """Refuse to start a new run in a folder that holds one (call it holding :func:`run_lock`).
+
+    ``run_files`` are the names a run writes in its folder (``final.pt``, ``checkpoints``, ``tb``,
+    ...); the folder holds a run when one of them is a file or a non-empty folder. Starting over
+    there would replace the old run's final agent and leave its step checkpoints and TensorBoard
+    events mixed with the new run's, so without ``resume`` it raises ``FileExistsError`` (an
+    ``OSError``: one line from the CLI, exit 2), unless ``overwrite`` asks to remove those files
+    first (only those: anything else in the folder stays). Returns what was removed.
+    """
+    if resume and overwrite:
+        raise ValueError("resume and overwrite exclude each other: resume continues the run, overwrite replaces it")
+    folder = Path(folder)
+    held = [folder / name for name in run_files if _holds_files(folder / name)]
+    if not held or resume:
+        return []
+    if not overwrite:
+        raise FileExistsError(
+            f"{folder} holds a run ({', '.join(p.name for p in held)}); use --resume or another --out "
+            "(--overwrite replaces it)"
+        )
+    for path in held:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    return held
+
+
+@contextlib.contextmanager
+def removed_if_left_empty(folder: str | os.PathLike[str], *, existed: bool | None = None) -> Iterator[Path]:
+    """Run the block; if it fails and ``folder`` did not exist before (``existed``; default: when
+    the block starts) and is empty after, remove it, so a run that stops before writing anything (a
+    bad argument, Ray missing) leaves no empty run folder behind."""
+    folder = Path(folder)
+    existed = folder.exists() if existed is None else existed
+    try:
+        yield folder
+    except BaseException:
+        if not existed and folder.is_dir() and not any(folder.iterdir()):
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise

@@ -139,3 +139,57 @@ def test_train_builds_env_kwargs_from_own_model(byo):
         "data": "digits"
     }
     assert custom_env_kwargs(build_parser("train").parse_args(["train"])) is None
+
+
+# ---------------------------------------------------------------- issue 20: engines and big runs
+
+
+@pytest.mark.parametrize("command", ["explain", "bench", "train"])
+def test_ray_options_without_engine_ray_are_an_error(command, tmp_path, capsys):
+    for flags in (["--address", "127.0.0.1:6379"], ["--num-cpus", "2"]):
+        assert main([command, *flags, "--out", str(tmp_path / "o")]) == 2
+        err = capsys.readouterr().err
+        assert f"{flags[0]} only apply with --engine ray" in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("command", ["explain", "bench", "train"])
+def test_engine_ray_without_ray_is_one_line_with_the_install_hint(command, tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if the [ray] extra were not installed
+    out = tmp_path / "o"
+    assert main([command, "--engine", "ray", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == f"saliency-gym {command}: error: {command} --engine ray needs Ray: pip install 'saliency-gym[ray]'"
+    assert not out.exists()  # train used to leave an empty run folder behind
+
+
+def test_explain_says_how_many_images_it_explains_and_draws_a_bounded_figure(byo, monkeypatch, capsys):
+    from saliency_gym import plotting
+    from tests.test_model_files import write_pngs
+
+    write_pngs(byo["tmp"] / "many", 20, size=(16, 16))
+    drawn = {}
+    real = plotting.save_saliency_grid
+
+    def spy(images, maps, path, **kwargs):
+        drawn["rows"] = len(images)
+        drawn["maps"] = {m: len(v) for m, v in maps.items()}
+        drawn["titles"] = len(kwargs["row_titles"])
+        return real(images, maps, path, **kwargs)
+
+    monkeypatch.setattr(plotting, "save_saliency_grid", spy)
+    code = main(["explain", "--model", byo["pt2"], "--data", str(byo["tmp"] / "many"), "--methods", "random",
+                 "--images", "100000", "--out", str(byo["tmp"] / "e"), "--device", "cpu"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "--images 100000: the many data holds 20 images; explaining all 20" in out
+    assert "the figure shows 16 of the 20 images, evenly spaced" in out
+    assert drawn == {"rows": 16, "maps": {"random": 16}, "titles": 16}
+
+
+def test_figure_sample_is_evenly_spaced():
+    from saliency_gym.cli.explain import figure_sample
+
+    assert figure_sample(3) == [0, 1, 2]
+    sample = figure_sample(2000)
+    assert len(sample) == 16 and sample[0] == 0 and sample[-1] == 1999

@@ -105,10 +105,14 @@ def test_class_names_from_text_json_and_imagenet(tmp_path: Path) -> None:
     text.write_text("cat\ndog\n\nbird\n")
     js.write_text(json.dumps(["a", "b", "c"]))
     assert read_class_names(text) == ("cat", "dog", "bird")
-    assert load_model(FACTORY, input_shape=SHAPE, class_names=js).class_names == ("a", "b", "c")
+    assert load_model(
+        FACTORY, input_shape=SHAPE, class_names=js, random_weights=True
+    ).class_names == ("a", "b", "c")
     with pytest.raises(ValueError, match="2 class names given.*returns 3"):
-        load_model(FACTORY, input_shape=SHAPE, class_names=["x", "y"])
-    imagenet = load_model(FACTORY, input_shape=SHAPE, model_kwargs={"num_classes": 1000})
+        load_model(FACTORY, input_shape=SHAPE, class_names=["x", "y"], random_weights=True)
+    imagenet = load_model(
+        FACTORY, input_shape=SHAPE, model_kwargs={"num_classes": 1000}, random_weights=True
+    )
     assert imagenet.class_names is not None and len(imagenet.class_names) == 1000
     assert imagenet.class_names[0] != "0"
 
@@ -128,7 +132,7 @@ def test_normalize_specs() -> None:
     with pytest.raises(ValueError, match="3 channels"):
         parse_normalize("imagenet", 1)
     # the m11 model sees [-1, 1]: a grey image is 0
-    classifier = load_model(FACTORY, input_shape=SHAPE, normalize="m11")
+    classifier = load_model(FACTORY, input_shape=SHAPE, normalize="m11", random_weights=True)
     assert classifier._mean is not None and float(classifier._mean.flatten()[0]) == 0.5
 
 
@@ -146,9 +150,9 @@ def test_bad_arguments_give_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="no attribute"):
         load_model("tests.byo_models:missing", input_shape=SHAPE)
     with pytest.raises(ValueError, match="--input-shape"):
-        load_model(FACTORY)
+        load_model(FACTORY, random_weights=True)
     with pytest.raises(ValueError, match="fails on inputs of shape"):
-        load_model(FACTORY, input_shape=(1, 16, 16))  # a 3-channel model
+        load_model(FACTORY, input_shape=(1, 16, 16), random_weights=True)  # a 3-channel model
     with pytest.raises(ValueError, match="JSON"):
         load_model(FACTORY, input_shape=SHAPE, model_kwargs="{num_classes: 3}")
     path = save_torchscript(tmp_path / "m.ts", seeded_tiny_cnn())
@@ -188,7 +192,9 @@ def test_a_state_dict_given_as_the_model_points_to_factory_and_weights(tmp_path:
 
 @pytest.fixture()
 def abc_classifier() -> FrozenClassifier:
-    return load_model(FACTORY, input_shape=SHAPE, class_names=["a", "b", "c"], device="cpu")
+    return load_model(
+        FACTORY, input_shape=SHAPE, class_names=["a", "b", "c"], device="cpu", random_weights=True
+    )
 
 
 def test_flat_folder_is_unlabelled_and_resized(

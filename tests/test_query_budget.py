@@ -28,6 +28,15 @@ def test_bench_photos_quick_writes_the_table_and_the_picture(tmp_path, capsys):
     assert rows["photos_reveal-order"]["queries_per_image"] == 0
     assert rows["photos_reveal-gain"]["queries_per_image"] == 49 + 1
     assert all(0.0 <= r["insertion_auc"] <= 1.0 and 0.0 <= r["deletion_auc"] <= 1.0 for r in rows.values())
+    # the priors at zero queries: the centre prior and each agent's own mean map, and the agents'
+    # paired differences with both (one image here, so a zero-width interval)
+    assert rows["centre"]["queries_per_image"] == 0 and rows["centre"]["family"] == "prior"
+    assert rows["photos_reveal-order (mean map)"]["queries_per_image"] == 0
+    agent, centre = rows["photos_reveal-order"], rows["centre"]
+    assert agent["insertion_minus_centre"] == pytest.approx(agent["insertion_auc"] - centre["insertion_auc"])
+    assert agent["insertion_minus_mean_map"] == pytest.approx(0.0)  # one image: its mean map is its map
+    assert rows["gradcam"]["insertion_minus_centre"] is None
+    assert "insertion − centre ↑" in (folder / "budget.md").read_text()
 
 
 def test_query_budget_rejects_bad_arguments(tmp_path):

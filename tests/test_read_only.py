@@ -8,7 +8,7 @@ import pytest
 
 from saliency_gym.classifier_training import ClassifierTrainingConfig, default_checkpoint_path
 from saliency_gym.cli.main import main
-from saliency_gym.runs import check_output_dir, check_output_file, shipped_dirs
+from saliency_gym.runs import check_not_shipped, check_output_dir, check_output_file, shipped_dirs
 from saliency_gym.zoo import CHECKPOINT_DIR
 
 
@@ -55,3 +55,49 @@ def test_bench_help_prints_percent_once(capsys):
         main(["bench", "--help"])
     out = capsys.readouterr().out
     assert "95%" in out and "95%%" not in out
+
+
+# ---------------------------------------------------------------- issue 20: every shipped folder
+
+
+def test_every_installed_subpackage_is_read_only():
+    """The list is derived from the installation: every package pyproject installs (benchmarks/
+    included, whose results/ the README shows) lies in a read-only folder."""
+    import importlib.util
+
+    import tomllib
+
+    packages = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    folders = shipped_dirs()
+    for name in packages:
+        spec = importlib.util.find_spec(name)
+        assert spec is not None and spec.submodule_search_locations, name
+        for location in spec.submodule_search_locations:
+            resolved = Path(location).resolve()
+            assert any(resolved == f or f in resolved.parents for f in folders), f"{name} ({resolved}) is writable"
+
+
+def test_bench_cannot_overwrite_the_shipped_results(tmp_path, capsys):
+    import saliency_gym.benchmarks as benchmarks
+
+    results = Path(benchmarks.__file__).resolve().parent / "results"
+    with pytest.raises(PermissionError, match="read-only"):  # first, without side effects
+        check_not_shipped(results)
+    before = {p: p.stat().st_mtime_ns for p in results.iterdir()}
+    assert main(["bench", "--quick", "--datasets", "shapes", "--methods", "random", "--out", str(results)]) == 2
+    assert "read-only" in capsys.readouterr().err
+    assert {p: p.stat().st_mtime_ns for p in results.iterdir()} == before
+    with pytest.raises(PermissionError, match="read-only"):
+        check_output_dir(results / "new_run")
+
+
+def test_training_cannot_write_into_the_package(tmp_path):
+    import saliency_gym.benchmarks as benchmarks
+    from saliency_gym.agents import train_agent
+
+    target = Path(benchmarks.__file__).resolve().parent / "agent_run"
+    with pytest.raises(PermissionError, match="read-only"):
+        check_not_shipped(target)
+    with pytest.raises(PermissionError, match="read-only"):
+        train_agent("saliency_gym/SaliencyReveal-Shapes-v0", timesteps=64, out=target, progress=False)
+    assert not target.exists()

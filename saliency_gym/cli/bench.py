@@ -21,12 +21,14 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from typing import Any
 
 from saliency_gym.cli.common import (
     add_device_argument,
     add_engine_arguments,
     add_model_arguments,
     build_model_and_data,
+    check_engine_arguments,
     non_negative_int,
     positive_int,
 )
@@ -54,7 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--images", type=positive_int, default=None, help="override the number of images"
     )
-    parser.add_argument("--datasets", "--dataset", nargs="+", default=None, choices=["shapes", "digits", "shapes64", PHOTOS],
+    parser.add_argument("--datasets", "--dataset", nargs="+", default=None, choices=["shapes", "digits", "shapes64", "shapes_cluttered", PHOTOS],
                         help=f"shipped classifier/dataset pairs (default: {' '.join(DEFAULT_DATASETS)}; none with --model); "
                         "'photos' runs the query-budget benchmark of EfficientNet-Lite0 on the held-out photographs "
                         "(insertion/deletion AUC against classifier queries per image; needs the imagenet extra)")  # fmt: skip
@@ -88,7 +90,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    check_output_dir(args.out)  # fail now, not after the work
+    check_engine_arguments(args)  # Ray options without --engine ray, Ray missing, a dead --address
+    check_output_dir(args.out)  # fail now, not after the work; refuses the package's folders
     if args.agents:
         return run_agents(args)
     from saliency_gym.benchmarks.suite import (
@@ -116,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     )
     out = Path(args.out)
     start = time.perf_counter()
-    results = []
+    results: list[Any] = []
     seeds = list(dict.fromkeys(args.seeds or [0]))
     meta_extra: dict[str, object] = {}
     if args.engine == "ray":

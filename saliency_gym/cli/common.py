@@ -37,15 +37,18 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     ``local`` (the default) runs in this process; ``ray`` runs the same work through
     :mod:`saliency_gym.distributed` (the ``[ray]`` extra), on the cluster at ``--address`` (or
     ``RAY_ADDRESS``), else on a Ray instance started on this machine with ``--num-cpus`` CPUs.
+    Commands call :func:`check_engine_arguments` first: the Ray options without ``--engine ray``,
+    ``--engine ray`` without Ray, and an address nothing answers at are one-line errors.
     """
     group = parser.add_argument_group("engine")
     group.add_argument("--engine", choices=("local", "ray"), default="local",
                        help="where the work runs: this process (default) or a Ray cluster")
     group.add_argument("--address", default=None,
-                       help="Ray cluster address (from `ray start --head`; 'auto' for the local one); "
-                            "default: $RAY_ADDRESS, else a Ray instance started on this machine")
+                       help="with --engine ray: the Ray cluster's address (from `ray start --head`; 'auto' for the "
+                            "local one; checked to answer within a few seconds); default: $RAY_ADDRESS, else a Ray "
+                            "instance started on this machine")
     group.add_argument("--num-cpus", type=positive_int, default=None,
-                       help="CPUs of a Ray instance started here (default: all)")
+                       help="with --engine ray: CPUs of a Ray instance started here (default: all)")
 
 
 def _number(text: str, kind: type) -> float:
@@ -123,7 +126,13 @@ def add_model_arguments(
         "--weights",
         default=None,
         metavar="FILE",
-        help="state dict for a module:factory model (read weights-only)",
+        help="state dict for a module:factory model (read weights-only); required unless --random-weights",
+    )
+    group.add_argument(
+        "--random-weights",
+        action="store_true",
+        help="explain a module:factory model with the random weights its factory draws, on purpose "
+        "(without this flag, a factory without --weights is an error)",
     )
     group.add_argument(
         "--model-kwargs",
@@ -141,6 +150,10 @@ def add_model_arguments(
     group.add_argument("--data", default=None, metavar="NAME_OR_FOLDER",
                        help=data_help or "dataset name (shapes, digits, ...) or a folder of images (class sub-folders, "
                        "or flat: unlabelled) (default: the classifier's own dataset)")  # fmt: skip
+    group.add_argument("--class-map", default=None, metavar="FILE",
+                       help="for a folder of class sub-folders whose names are not the model's class names: a JSON "
+                       "object or a 'folder,class' CSV mapping each folder to a class name or id (folders are "
+                       "otherwise matched by name only)")  # fmt: skip
 
 
 def build_model_and_data(
@@ -150,7 +163,8 @@ def build_model_and_data(
 
     Without ``--input-shape``, a model that cannot tell its own input size takes the image size of
     a named dataset. Without ``--data``, the classifier's own dataset is used (shipped classifiers);
-    other models need ``--data``.
+    other models need ``--data``. A ``module:factory`` model needs ``--weights`` unless
+    ``--random-weights`` is given.
     """
     from saliency_gym.data import available_datasets, load_dataset
     from saliency_gym.data.resolve import resolve_data_spec
@@ -163,6 +177,7 @@ def build_model_and_data(
     options = dict(
         weights=args.weights, class_names=args.class_names, normalize=args.normalize,
         model_kwargs=args.model_kwargs, device=getattr(args, "device", None),
+        random_weights=bool(getattr(args, "random_weights", False)),  # absent from Ray's rebuilt arguments
     )  # fmt: skip
     fallback = None
     if args.input_shape is None and args.data in available_datasets():
@@ -177,10 +192,32 @@ def build_model_and_data(
         raise ValueError(
             f"pass --data (a dataset name or a folder of images) for the model {classifier.name!r}"
         )
-    source = resolve_data_spec(data, classifier, split=split)
+    source = resolve_data_spec(data, classifier, split=split, class_map=getattr(args, "class_map", None))
     if tuple(source.image_shape) != tuple(classifier.input_shape):
         raise ValueError(
             f"the {source.name} images have shape {tuple(source.image_shape)}, but the model takes "
             f"{tuple(classifier.input_shape)}; pass an image folder (resized to the model) or a matching model"
         )
     return classifier, source
+
+
+def check_engine_arguments(args: argparse.Namespace) -> None:
+    """Check the :func:`add_engine_arguments` options before any work (one ``ValueError`` /
+    ``ConnectionError`` line each, exit 2): ``--address`` and ``--num-cpus`` only go with
+    ``--engine ray``; ``--engine ray`` needs Ray installed (the install hint) and, with an address,
+    a cluster that answers there within seconds (no endless "Failed to connect to GCS")."""
+    if args.engine != "ray":
+        given = [flag for flag, value in (("--address", args.address), ("--num-cpus", args.num_cpus))
+                 if value is not None]  # fmt: skip
+        if given:
+            raise ValueError(f"{' and '.join(given)} only apply with --engine ray (where Ray runs): "
+                             "add --engine ray or leave them out")  # fmt: skip
+        return
+    from saliency_gym.distributed.cluster import check_ray_address, require_ray
+
+    command = getattr(args, "command", None)
+    try:
+        require_ray(f"{command} --engine ray" if command else "--engine ray")
+    except ImportError as exc:
+        raise ValueError(str(exc)) from None
+    check_ray_address(args.address)

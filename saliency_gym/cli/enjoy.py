@@ -3,13 +3,14 @@
 Example::
 
     saliency-gym enjoy --agent shapes_reveal --episodes 4 --video-folder videos/
-    saliency-gym enjoy --agent runs/saliency_gym/SaliencyReveal-Shapes-v0/maskable_ppo_s0/final.zip --no-video
+    saliency-gym enjoy --agent runs/SaliencyReveal-Shapes-v0/maskable_ppo_1 --no-video
 
 Like rl-baselines3-zoo's ``enjoy``: the agent is rolled out deterministically in its own training
 environment (held-out split unless ``--split`` says otherwise), one episode per image, and
 Gymnasium's ``RecordVideo`` writes ``<agent>-episode-<e>.mp4`` per episode (MP4 needs ``moviepy``:
 ``pip install 'saliency-gym[zoo]'``). Each episode's return (its insertion or deletion AUC) is
-printed.
+printed. An agent trained on your own model and images (``train --model ... --data ...``) reopens
+them from its metadata.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(NAME, help=HELP, description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     parser.add_argument("--agent", default="shapes_reveal",
-                        help="a shipped agent's name (see `saliency-gym info`) or a .pt / .zip agent file")
+                        help="a shipped agent's name (see `saliency-gym info`), a .pt / .zip agent file or a run folder")
     parser.add_argument("--episodes", type=positive_int, default=4, help="episodes (images) to play")
     parser.add_argument("--seed", type=int, default=0, help="reset seed of the first episode (then +1 each)")
     parser.add_argument("--split", default="test", help="dataset split of the images (default: test)")

@@ -18,7 +18,9 @@ and the share of each map's positive mass that falls on them is printed.
 
 ``--engine ray`` explains every image of ``--data`` (a folder, or a dataset name) on Ray Data
 instead, writing ``<out>/maps/<method>/<image>.npy`` and ``<out>/overlays/<method>/<image>.png``;
-images whose maps exist are skipped, so a stopped run picks up where it was::
+images whose maps exist are skipped, so a stopped run picks up where it was. (Locally, ``--images``
+larger than the data explains all of it, and says so; the PNG shows at most 16 of the images, evenly
+spaced; to keep every map as an array, use ``--engine ray``.)::
 
     saliency-gym explain --engine ray --model my_model.pt2 --normalize imagenet --data my_photos/ \\
         --methods rise gradcam --out maps_output
@@ -33,12 +35,16 @@ from saliency_gym.cli.common import (
     add_engine_arguments,
     add_model_arguments,
     build_model_and_data,
+    check_engine_arguments,
     non_negative_int,
     positive_int,
 )
 from saliency_gym.runs import check_output_dir
 
 DEFAULT_METHODS = ("rise", "gradcam", "integrated_gradients")
+#: Most images drawn in the PNG (evenly spaced over those explained): drawing is slow, a figure of
+#: hundreds of rows unreadable, and every explained image is still scored in the printed table.
+FIGURE_IMAGES = 16
 
 
 NAME = "explain"
@@ -66,7 +72,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="trained agent (shipped name or checkpoint) for the 'policy' method",
     )
     parser.add_argument("--images", type=positive_int, default=None,
-                        help="test images to explain (default: 4; with --engine ray, all of --data)")  # fmt: skip
+                        help=f"test images to explain (default: 4, at most all of --data; the PNG draws at most "
+                        f"{FIGURE_IMAGES} of them; with --engine ray, all of --data)")  # fmt: skip
     parser.add_argument("--out", default="explain_output",
                         help="folder for the PNG (with --engine ray: maps/ and overlays/ per method)")  # fmt: skip
     parser.add_argument(
@@ -129,7 +136,17 @@ def explainer_kwargs(method: str, *, seed: int = 0, rise_masks: int | None = Non
     return options
 
 
+def figure_sample(n: int, most: int = FIGURE_IMAGES) -> list[int]:
+    """At most ``most`` indices of ``n`` images, evenly spaced from the first to the last."""
+    import numpy as np
+
+    if n <= most:
+        return list(range(n))
+    return sorted({int(i) for i in np.linspace(0, n - 1, most).round()})
+
+
 def run(args: argparse.Namespace) -> int:
+    check_engine_arguments(args)  # Ray options without --engine ray, Ray missing, a dead --address
     if args.engine == "ray":
         return run_ray(args)
     if args.images is None:
@@ -151,6 +168,8 @@ def run(args: argparse.Namespace) -> int:
 
     start = time.perf_counter()
     classifier, test = build_model_and_data(args)
+    if args.images > len(test):
+        print(f"--images {args.images}: the {test.name} data holds {len(test)} images; explaining all {len(test)}")
     batch = test.get_batch(range(min(args.images, len(test))))
     n = len(batch.labels)
     if test.has_label:
@@ -192,13 +211,16 @@ def run(args: argparse.Namespace) -> int:
     if batch.masks is not None:
         print(f"(the evidence masks cover {batch.masks.mean():.3f} of the pixels)")
 
+    shown = figure_sample(n)
     names = [
         test.class_names[y] if test.has_label else f"predicted {test.class_names[y]}"
-        for y in targets
+        for y in targets[shown]
     ]
     path = save_saliency_grid(
-        batch.images, maps, Path(args.out) / f"explain_{classifier.name}.png",
-        row_titles=names, masks=batch.masks, title=f"{classifier.name}: {', '.join(methods)}",
+        batch.images[shown], {m: v[shown] for m, v in maps.items()}, Path(args.out) / f"explain_{classifier.name}.png",
+        row_titles=names, masks=None if batch.masks is None else batch.masks[shown],
+        title=f"{classifier.name}: {', '.join(methods)}",
     )  # fmt: skip
-    print(f"wrote {path} in {time.perf_counter() - start:.1f} s")
+    drawn = "" if len(shown) == n else f" (the figure shows {len(shown)} of the {n} images, evenly spaced)"
+    print(f"wrote {path} in {time.perf_counter() - start:.1f} s{drawn}")
     return 0

@@ -26,6 +26,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "saliency_gym.cli.idexpo",
     "saliency_gym.cli.train_ganmex",
     "saliency_gym.cli.distill",
+    "saliency_gym.cli.imitate",
 )
 
 

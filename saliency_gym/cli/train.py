@@ -4,7 +4,14 @@ By default the environment id decides the classifier and the data. ``--model`` (
 ``--weights``, ``--input-shape``, ... as in every command) and ``--data`` (a dataset name or a
 folder of images) train on your own pair instead: the environment is built with
 ``classifier=<FrozenClassifier>`` and ``data=<DataSource>`` (``train_agent(env_kwargs=...)``), and
-checkpoints record them as descriptions (pass them again to use the agent).
+checkpoints record them as descriptions plus the specs that rebuild them (the model file, weights,
+normalisation, input shape, class names; the image folder), so ``enjoy``, ``explain --methods
+policy --agent RUN`` and ``PolicyExplainer(None, RUN)`` reopen the agent.
+
+Run folders: ``--out`` names one; a folder that already holds a run is refused unless ``--resume``
+(continue it) or ``--overwrite`` (remove that run's files, then start over). Without ``--out`` each
+run gets a new folder ``runs/<env>[/model-<m>_data-<d>]/<algo>_<n>`` (rl-zoo's numbering: the next
+free ``n``); ``--resume`` without ``--out`` continues the latest one.
 
 ``--engine ray`` trains PPO with action masking on RLlib instead
 (:func:`saliency_gym.distributed.rllib_training.train_rllib`, the ``[ray]`` extra): on any
@@ -19,6 +26,7 @@ trained module, which the policy explainer opens). ``--config`` is then a YAML m
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
@@ -27,10 +35,11 @@ from saliency_gym.cli.common import (
     add_engine_arguments,
     add_model_arguments,
     build_model_and_data,
+    check_engine_arguments,
     non_negative_int,
     positive_int,
 )
-from saliency_gym.runs import check_output_dir
+from saliency_gym.runs import check_new_run, check_not_shipped
 
 NAME = "train"
 HELP = "train an agent (MaskablePPO by default) on a saliency-search environment"
@@ -59,12 +68,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--config", default=None, help="YAML of hyperparameters layered over the shipped one"
     )
-    parser.add_argument(
-        "--out", default=None, help="run folder (default runs/<env>/<algo>_s<seed>)"
-    )
-    parser.add_argument(
-        "--resume", action="store_true", help="continue from <out>/checkpoints/last.pt"
-    )
+    parser.add_argument("--out", default=None,
+                        help="run folder (default: a new runs/<env>[/model-<m>_data-<d>]/<algo>_<n>, the next free n)")  # fmt: skip
+    parser.add_argument("--resume", action="store_true",
+                        help="continue from <out>/checkpoints/last.pt (without --out: the latest default run)")  # fmt: skip
+    parser.add_argument("--overwrite", action="store_true",
+                        help="--out holds a run: remove its files (final agent, checkpoints, TensorBoard logs) and start over")  # fmt: skip
     parser.add_argument("--init-from", default=None, metavar="AGENT",
                         help="fine-tune: start from this agent's weights (a shipped name or a .pt/.zip file)")  # fmt: skip
     parser.add_argument(
@@ -94,26 +103,49 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from saliency_gym.agents.agent_training import TrainingInterrupted, train_agent
-
-    if args.out is not None:
-        check_output_dir(args.out)
+    check_engine_arguments(args)  # before any folder is made: Ray missing, a dead --address
+    if args.resume and args.overwrite:
+        raise ValueError("--resume continues the run in --out and --overwrite replaces it: pass one of them")
+    check_run_folder(args)
     if args.threads:
         torch.set_num_threads(args.threads)
-    env_kwargs = custom_env_kwargs(args)
     if args.engine == "ray":
-        return run_ray(args, env_kwargs)
+        return run_ray(args, custom_env_kwargs(args))
+    from saliency_gym.agents.agent_training import (
+        AgentTrainingConfig,
+        TrainingInterrupted,
+        train_with_config,
+    )
+
+    cfg = AgentTrainingConfig.from_kwargs(
+        env_id=args.env, algo=args.algo, timesteps=args.timesteps, seed=args.seed, out=args.out, config=args.config,
+        resume=args.resume, n_envs=args.n_envs, checkpoint_every=args.checkpoint_every, eval_every=args.eval_every,
+        eval_images=args.eval_images, progress=not args.no_progress, device=args.device or "auto",
+        init_from=args.init_from, overwrite=args.overwrite,
+    )  # fmt: skip  # validated (the --config file too) before the model is loaded
+    cfg.env_kwargs = custom_env_kwargs(args)
     try:
-        result = train_agent(
-            args.env, args.algo, args.timesteps, args.seed, out=args.out, config=args.config, resume=args.resume,
-            n_envs=args.n_envs, checkpoint_every=args.checkpoint_every, eval_every=args.eval_every,
-            eval_images=args.eval_images, progress=not args.no_progress, device=args.device or "auto",
-            env_kwargs=env_kwargs, init_from=args.init_from,
-        )  # fmt: skip
+        result = train_with_config(cfg)
     except TrainingInterrupted as stop:  # SIGTERM / SIGINT: a checkpoint was saved; one line, no traceback
         print(f"saliency-gym {NAME}: {stop}", file=sys.stderr)
         return 128 + stop.signum
     return report(result, "")
+
+
+def check_run_folder(args: argparse.Namespace) -> None:
+    """Fail before loading anything when ``--out`` is inside the installed package or holds a run
+    that ``--resume`` / ``--overwrite`` does not ask for (the trainer checks again, holding the
+    folder's lock, and does the overwriting)."""
+    if args.out is None:
+        return
+    check_not_shipped(args.out, "run folder")
+    if args.overwrite:
+        return
+    if args.engine == "ray":
+        from saliency_gym.distributed import rllib_training as trainer
+    else:
+        from saliency_gym.agents import agent_training as trainer  # type: ignore[no-redef]
+    check_new_run(args.out, trainer.RUN_FILES, resume=args.resume, overwrite=False)
 
 
 def report(result: Any, where: str) -> int:
@@ -166,6 +198,7 @@ def run_ray(args: argparse.Namespace, env_kwargs: dict[str, object] | None) -> i
             resume=args.resume, checkpoint_every=args.checkpoint_every, eval_every=args.eval_every,
             eval_images=args.eval_images, hyperparameters=hyperparameters, model_config=model_config,
             device=args.device or "auto", address=args.address, num_cpus=args.num_cpus, progress=not args.no_progress,
+            overwrite=args.overwrite,
         )  # fmt: skip
     except TrainingInterrupted as stop:
         print(f"saliency-gym {NAME}: {stop}", file=sys.stderr)
@@ -195,4 +228,12 @@ def custom_env_kwargs(args: argparse.Namespace) -> dict[str, object] | None:
             f"--data {args.data!r} (a folder or an unknown name) needs --model, the classifier its images are for"
         )
     classifier, data = build_model_and_data(args, split="train")
+    # What load_model was given beyond the file (the classifier itself holds the rest), so the
+    # agent's metadata can rebuild a module:factory model with its weights.
+    from saliency_gym.model_files import parse_model_kwargs
+
+    classifier.meta["load_options"] = {
+        "weights": None if args.weights is None else os.path.abspath(args.weights),
+        "model_kwargs": parse_model_kwargs(args.model_kwargs) or None,
+    }
     return {"classifier": classifier, "data": data}

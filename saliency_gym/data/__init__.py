@@ -2,6 +2,7 @@
 
 from saliency_gym.data.adapters import ImageFolderSource, TorchDatasetSource
 from saliency_gym.data.base import ArraySource, Batch, DataSource, Sample
+from saliency_gym.data.cluttered import ClutteredShapesSource
 from saliency_gym.data.digits import DIGIT_CLASSES, DigitsSource
 from saliency_gym.data.photos import PhotosSource
 from saliency_gym.data.registry import available_datasets, load_dataset
@@ -11,6 +12,7 @@ from saliency_gym.data.tabular import TabularSource, available_tabular_datasets,
 __all__ = [
     "ArraySource",
     "Batch",
+    "ClutteredShapesSource",
     "DIGIT_CLASSES",
     "DataSource",
     "DigitsSource",

@@ -14,9 +14,18 @@ import numpy as np
 import torch
 
 from saliency_gym.data.base import DataSource, Sample
+from saliency_gym.data.image_files import (
+    IMAGE_EXTENSIONS,
+    check_image_files,
+    image_files_in,
+    read_image,
+)
 from saliency_gym.validation import RANGE_TOLERANCE
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+__all__ = ["IMAGE_EXTENSIONS", "ImageFolderSource", "TorchDatasetSource"]
+
+#: At most this many loose files are named in an error.
+_NAMED = 5
 
 
 def _to_chw_float(image: Any, where: str) -> np.ndarray:
@@ -103,14 +112,20 @@ class TorchDatasetSource(DataSource):
 
 
 class ImageFolderSource(DataSource):
-    """Images in ``root/<class name>/<file>``, read with Pillow and resized to a common size.
+    """Images in ``root/<class name>/<file>``, read with Pillow at a common size.
 
     Classes are the sorted subfolder names; files are read in sorted order, so the index of an
-    image is stable. Needs Pillow (installed with matplotlib; also in the ``[vision]`` extra).
+    image is stable. Each image is read by :func:`~saliency_gym.data.image_files.read_image`: scaled
+    by its bit depth (8-bit by 255, 16-bit by 65535, float images must lie in [0, 1]) and
+    centre-cropped to the aspect ratio of ``size`` before resizing, so photos are not squashed.
+    Every file is checked when the source is built
+    (:func:`~saliency_gym.data.image_files.check_image_files`), so a corrupt file is refused before
+    any work starts; an image file directly in ``root`` is refused too (it has no class). Needs
+    Pillow (installed with matplotlib; also in the ``[vision]`` extra).
 
     Args:
         root: the folder holding one subfolder per class.
-        size: ``(height, width)`` (or one int) every image is resized to.
+        size: ``(height, width)`` (or one int) every image is brought to.
         mode: Pillow mode, ``"RGB"`` (3 channels) or ``"L"`` (1 channel).
     """
 
@@ -123,28 +138,32 @@ class ImageFolderSource(DataSource):
         classes = sorted(p.name for p in root.iterdir() if p.is_dir())
         if len(classes) < 2:
             raise ValueError(f"{root} must hold at least two class subfolders, found {classes}")
-        self.files: list[tuple[Path, int]] = []
-        for label, cls in enumerate(classes):
-            for f in sorted((root / cls).iterdir()):
-                if f.suffix.lower() in IMAGE_EXTENSIONS:
-                    self.files.append((f, label))
+        loose = image_files_in(root)
+        if loose:
+            more = f" and {len(loose) - _NAMED} more" if len(loose) > _NAMED else ""
+            names = ", ".join(p.name for p in loose[:_NAMED]) + more
+            what = "it in a class folder" if len(loose) == 1 else "them in class folders"
+            raise ValueError(
+                f"{root} holds class sub-folders and also {len(loose)} image file(s) at its top "
+                f"({names}), which would have no class; put {what} or use a flat folder"
+            )
+        self.files: list[tuple[Path, int]] = [
+            (f, label) for label, cls in enumerate(classes) for f in image_files_in(root / cls)
+        ]
         if not self.files:
             raise ValueError(f"no images with extensions {IMAGE_EXTENSIONS} under {root}")
-        self.size = (size, size) if isinstance(size, int) else tuple(size)
+        check_image_files((f for f, _ in self.files), where=str(root))
+        self.root = root
+        self.size = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
         self.mode = mode
         self.class_names = tuple(classes)
-        self.image_shape = (3 if mode == "RGB" else 1, *self.size)  # type: ignore[assignment]
+        self.image_shape = (3 if mode == "RGB" else 1, *self.size)
         self.name = root.name
 
     def __len__(self) -> int:
         return len(self.files)
 
     def __getitem__(self, index: int) -> Sample:
-        from PIL import Image
-
         index = self._check_index(index)
         path, label = self.files[index]
-        with Image.open(path) as img:
-            resized = img.convert(self.mode).resize((self.size[1], self.size[0]), Image.Resampling.BILINEAR)
-            image = _to_chw_float(resized, str(path))
-        return Sample(image, label, None)
+        return Sample(read_image(path, self.size, self.mode), label, None)

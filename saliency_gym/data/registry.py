@@ -7,6 +7,7 @@ from functools import lru_cache
 from typing import Any
 
 from saliency_gym.data.base import DataSource
+from saliency_gym.data.cluttered import ClutteredShapesSource
 from saliency_gym.data.digits import DigitsSource
 from saliency_gym.data.pairs import ShapePairsSource
 from saliency_gym.data.photos import PhotosSource
@@ -17,6 +18,7 @@ _BUILTIN: dict[str, Callable[..., DataSource]] = {
     "shapes64": lambda **kw: ShapesSource(size=64, **kw),
     "digits": lambda **kw: DigitsSource(size=32, **kw),
     "shape_pairs": lambda **kw: ShapePairsSource(size=32, **kw),
+    "shapes_cluttered": lambda **kw: ClutteredShapesSource(size=64, **kw),
     "photos": lambda **kw: PhotosSource(**kw),
     # The augmented training stream by name, for environment kwargs given as text (YAML, CLI).
     "photos_augmented": lambda **kw: PhotosSource(augment=True, **kw),
@@ -33,7 +35,7 @@ def load_dataset(name: str, split: str = "test", **kwargs: Any) -> DataSource:
 
     Args:
         name: one of :func:`available_datasets` (``shapes``, ``shapes64``, ``digits``, ``shape_pairs``,
-            ``photos``).
+            ``shapes_cluttered``, ``photos``).
         split: ``"train"``, ``"val"`` or ``"test"`` (``photos``: ``"train"``, ``"test"`` or
             ``"all"``, see :class:`~saliency_gym.data.photos.PhotosSource`).
         **kwargs: passed to the source (e.g. ``n`` for the number of samples, ``seed`` for shapes;

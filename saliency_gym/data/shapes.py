@@ -25,11 +25,20 @@ SPLITS: dict[str, int] = {"train": 0, "val": 1, "test": 2}
 DEFAULT_SIZES: dict[str, int] = {"train": 12000, "val": 1000, "test": 2000}
 
 
-def shape_mask(kind: str, cy: float, cx: float, radius: float, angle: float, height: int, width: int) -> np.ndarray:
+def shape_mask(
+    kind: str,
+    cy: float | np.ndarray,
+    cx: float | np.ndarray,
+    radius: float | np.ndarray,
+    angle: float | np.ndarray,
+    height: int,
+    width: int,
+) -> np.ndarray:
     """Rasterise one shape: the boolean ``(height, width)`` mask of pixel centres inside it.
 
     ``radius`` is the circumscribed radius in pixels, ``angle`` the rotation in radians (circles
-    and rings ignore it).
+    and rings ignore it). Arrays of shape ``(n, 1, 1)`` for ``cy``, ``cx``, ``radius`` and
+    ``angle`` rasterise ``n`` shapes of one kind at once: the result is ``(n, height, width)``.
     """
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float64) + 0.5
     dy, dx = yy - cy, xx - cx
@@ -73,6 +82,14 @@ def _smooth_noise(rng: np.random.Generator, channels: int, height: int, width: i
     return (1 - wy) * ((1 - wx) * g00 + wx * g01) + wy * ((1 - wx) * g10 + wx * g11)
 
 
+def textured_background(rng: np.random.Generator, channels: int, height: int, width: int) -> np.ndarray:
+    """The shapes background, float64 ``(channels, height, width)``: low-frequency colour noise in
+    [0.15, 0.65] plus a little pixel noise (shared by every renderer built on the shapes data)."""
+    background = 0.15 + 0.5 * _smooth_noise(rng, channels, height, width, cells=4)
+    background += 0.08 * (rng.random((channels, height, width)) - 0.5)
+    return background
+
+
 def contrasting_colour(rng: np.random.Generator, background: np.ndarray, min_distance: float) -> np.ndarray:
     """A random RGB colour at least ``min_distance`` (mean absolute difference) from ``background``."""
     for _ in range(100):
@@ -107,8 +124,7 @@ def render_shapes_sample(
     """Render one sample of class ``label``; returns ``(image (C, H, W) float32, mask (H, W) bool)``."""
     kind = SHAPE_CLASSES[label]
     h = w = size
-    background = 0.15 + 0.5 * _smooth_noise(rng, channels, h, w, cells=4)
-    background += 0.08 * (rng.random((channels, h, w)) - 0.5)
+    background = textured_background(rng, channels, h, w)
     bg_mean = background.mean(axis=(1, 2))
 
     radius = rng.uniform(0.2, 0.32) * size

@@ -11,10 +11,15 @@ progress bar and writes, per image and method::
     <out>/maps/<method>/<image>.npy        the (H, W) float32 map
     <out>/overlays/<method>/<image>.png    the map over the image (blue low, red high)
 
-``<image>`` is the file's path inside the folder without its extension (``cat/001`` for
-``cat/001.jpg``), or a 6-digit index for a named dataset. Every file is written atomically and the
-map last, so an image whose maps all exist is finished: a stopped run started again explains only
-the others. ``<out>/manifest.json`` lists the images, their explained classes and the settings.
+``<image>`` is the file's path inside the folder, extension kept (``cat.png``; ``square/001.jpg``
+with class sub-folders), so ``cat.png`` and ``cat.jpg`` never share an output; or a 6-digit index
+for a named dataset. Every file is written atomically and the map last, so an image whose maps
+all exist is finished: a stopped run started again explains only the others.
+``<out>/manifest.json`` lists the images, their explained classes and the settings.
+
+Every image file is checked when the data source is built, on the driver before Ray starts
+(:func:`saliency_gym.data.image_files.check_image_files`): a corrupt or unreadable file is refused
+in one line naming it, before any map is written.
 
 Where things run: the driver lists the images and writes the outputs (so workers need no shared
 output folder); actors need the model and the image folder at the same paths (a shared file system
@@ -49,7 +54,9 @@ __all__ = ["ExplainActor", "ExplainReport", "ModelSpec", "image_names", "overlay
 
 #: Arguments of :func:`saliency_gym.cli.common.add_model_arguments` an actor needs to rebuild the
 #: model and the data source.
-MODEL_ARGUMENTS = ("model", "weights", "model_kwargs", "input_shape", "class_names", "normalize", "data")
+MODEL_ARGUMENTS = (
+    "model", "weights", "random_weights", "model_kwargs", "input_shape", "class_names", "normalize", "data", "class_map",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -87,18 +94,29 @@ def _freeze(value: Any) -> Any:
 
 
 def image_names(source: DataSource) -> list[str]:
-    """Output names of a source's images: paths inside an image folder without the extension
-    (``cat/001``), else 6-digit indices."""
+    """Output names of a source's images: paths inside an image folder, extension kept (``cat.png``,
+    ``square/cat.jpg`` in a folder of class sub-folders), else 6-digit indices.
+
+    Keeping the extension keeps ``cat.png`` and ``cat.jpg`` apart; names that still differ only
+    in case (one output file on a case-insensitive file system) are refused with a ``ValueError``.
+    """
     folder = getattr(source, "folder", source)  # a folder re-labelled to the classifier's classes
     files = getattr(folder, "files", None)
     root = getattr(folder, "root", None)
-    if files is None:
+    if files is None or root is None:
         return [f"{i:06d}" for i in range(len(source))]
-    paths = [Path(f[0] if isinstance(f, tuple) else f) for f in files]
-    common = Path(os.path.commonpath([p.parent for p in paths])) if root is None else Path(root)
-    if isinstance(files[0], tuple):  # class sub-folders: keep the class folder in the name
-        common = common.parent if root is None and len({p.parent for p in paths}) == 1 else common
-    return [str(p.relative_to(common).with_suffix("")) for p in paths]
+    names = [Path(f[0] if isinstance(f, tuple) else f).relative_to(root).as_posix() for f in files]
+    clashes: dict[str, list[str]] = {}
+    for name in names:
+        clashes.setdefault(name.casefold(), []).append(name)
+    repeated = [group for group in clashes.values() if len(group) > 1]
+    if repeated:
+        shown = "; ".join(" and ".join(group) for group in repeated[:5])
+        raise ValueError(
+            f"image files in {root} differ only in case ({shown}), so their outputs would overwrite "
+            "each other on a case-insensitive file system; rename them"
+        )
+    return names
 
 
 def overlay_png(image: np.ndarray, saliency: np.ndarray, alpha: float = 0.5) -> bytes:
@@ -290,7 +308,8 @@ def run_ray_explain(
     known = {entry["image"]: entry["target"] for entry in previous.get("images", [])}
     known.update({names[i]: t for i, t in targets.items()})
     manifest = {
-        "model": classifier.name, "data": dict(spec.values).get("data"), "methods": methods, "options": options,
+        "model": classifier.name, "data": dict(spec.values).get("data"), "class_map": dict(spec.values).get("class_map"),
+        "methods": methods, "options": options,
         "class_names": list(classifier.class_names or source.class_names),
         "images": [{"image": n, "target": known.get(n)} for n in names],
     }  # fmt: skip

@@ -55,7 +55,9 @@ __all__ = ["DatasetSpec", "Shard", "SweepReport", "run_ray_bench", "save_chunk",
 
 #: Model arguments of :func:`saliency_gym.cli.common.add_model_arguments` that a worker needs to
 #: rebuild a ``--model/--data`` row's classifier and images.
-MODEL_ARGUMENTS = ("model", "weights", "model_kwargs", "input_shape", "class_names", "normalize", "data")
+MODEL_ARGUMENTS = (
+    "model", "weights", "random_weights", "model_kwargs", "input_shape", "class_names", "normalize", "data", "class_map",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,8 @@ folder, the run folder itself, or any RLlib checkpoint the run wrote
     policy, settings = load_rllib_policy("runs/reveal_ray")               # or the Policy itself
 
 Trust: an RLlib checkpoint stores its module class and spaces with pickle (cloudpickle), which
-runs code when loaded, as SB3's ``.zip`` ``data`` member does: open checkpoints you trust only.
+runs code when loaded, as SB3's ``.zip`` ``data`` member does, and no inspection can make that
+safe: only open RLlib checkpoints you produced (never one downloaded or received from someone).
 
 Only saliency-search modules are Policies (one action per cell); attack modules are trained and
 checkpointed the same way but are not rolled out by the policy explainer. Ray is imported when a
@@ -168,6 +169,10 @@ def load_rllib_policy(
     ``substrate`` (``None``: the mode's default or not storable), ``observe_score``,
     ``observe_class`` and ``num_timesteps``: what the policy explainer needs to roll the policy
     out as it was trained. ``device`` defaults to CUDA when available.
+
+    Security: RLlib reads the checkpoint with pickle (``class_and_ctor_args.pkl``, cloudpickled
+    spaces and module state), which runs any code a crafted file holds. Only open RLlib
+    checkpoints you produced.
     """
     from ray.rllib.core.rl_module.rl_module import RLModule
 

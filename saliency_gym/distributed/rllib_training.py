@@ -19,6 +19,9 @@ with ``cell_sign`` actions):
   saliency-search ids, the held-out insertion / deletion AUC of the current policy, as the local
   trainer logs them) and ``final/`` (the trained RLModule and ``saliency_gym_rllib.json``, which
   :func:`~saliency_gym.distributed.rllib_policy.load_rllib_policy` and the policy explainer open).
+- **New runs never start over old ones**: an ``out`` that holds a run is refused unless
+  ``resume`` or ``overwrite`` (which removes that run's files first); the default folder is
+  ``runs/<env>[/model-<m>_data-<d>]/rllib_ppo_<n>``, the next free ``n``.
 - **Resume.** ``resume=True`` restores ``checkpoints/last.json``'s checkpoint
   (``Algorithm.restore_from_path``: weights, optimiser, step counters) and trains on to
   ``timesteps``; the env id, seed, env arguments, PPO hyperparameters and model config must match
@@ -44,14 +47,21 @@ import gymnasium as gym
 import numpy as np
 
 from saliency_gym.checkpoint import atomic_write
+from saliency_gym.distributed.rllib_policy import POLICY_META
 from saliency_gym.options import Options, describe_value
 from saliency_gym.runs import (
     SignalStop,
     TrainingInterrupted,
+    check_new_run,
+    check_output_dir,
     check_resume_settings,
     clean_stale_tmp,
+    latest_run_folder,
+    next_run_folder,
     open_writer,
+    removed_if_left_empty,
     run_lock,
+    run_numbers,
 )
 from saliency_gym.validation import check_env_id, check_int
 
@@ -81,6 +91,10 @@ DEFAULT_PPO: dict[str, Any] = {
 DEFAULT_MODEL: dict[str, Any] = {"channels": 32, "value_hidden": 128}
 ENV_PREFIX = "saliency_gym/"
 SALIENCY_PREFIX = "saliency_gym/Saliency"
+#: What an RLlib run writes in its folder: a folder holding one of them holds a run.
+RUN_FILES = ("final", "checkpoints", "tb", POLICY_META)
+#: Prefix of the numbered default run folders (``rllib_ppo_<n>``).
+RUN_PREFIX = "rllib_ppo"
 #: Settings a resumed run must share with its checkpoint.
 RESUME_FIXED = ("env_id", "seed", "env_kwargs", "hyperparameters", "model_config")
 SETTINGS_FORMAT = "saliency_gym.rllib_run/v1"
@@ -107,6 +121,7 @@ class RLlibTrainingConfig(Options):
     address: str | None = None
     num_cpus: int | None = None
     progress: bool = True
+    overwrite: bool = False
 
     def validate(self) -> RLlibTrainingConfig:
         check_env_id(self.env_id, ENV_PREFIX, "saliency-gym environment")
@@ -137,14 +152,24 @@ class RLlibTrainingConfig(Options):
         if self.num_cpus is not None:
             self.num_cpus = check_int("num_cpus", self.num_cpus, minimum=1)
         self.resume, self.progress = bool(self.resume), bool(self.progress)
+        self.overwrite = bool(self.overwrite)
+        if self.resume and self.overwrite:
+            raise ValueError("resume and overwrite exclude each other: resume continues the run, overwrite replaces it")
         return self
 
     @property
     def run_folder(self) -> Path:
-        """``out``, or ``runs/<env>/rllib_ppo_s<seed>`` by default."""
+        """``out``, or the default folder (as the local trainer's,
+        :func:`~saliency_gym.agents.agent_training.default_run_group`): for a new run the next
+        ``rllib_ppo_<n>`` (not created here), for ``resume`` the latest."""
+        from saliency_gym.agents.agent_training import default_run_group
+
         if self.out is not None:
             return Path(self.out)
-        return Path("runs") / self.env_id.split("/")[-1] / f"rllib_ppo_s{self.seed}"
+        group = default_run_group(self.env_id, self.env_kwargs)
+        if self.resume:
+            return latest_run_folder(group, RUN_PREFIX)
+        return group / f"{RUN_PREFIX}_{max(run_numbers(group, RUN_PREFIX), default=0) + 1}"
 
 
 @dataclass
@@ -291,6 +316,7 @@ def train_rllib(
     address: str | None = None,
     num_cpus: int | None = None,
     progress: bool = True,
+    overwrite: bool = False,
 ) -> RLlibTrainResult:
     """Train (or resume) masked PPO on RLlib and write the run folder (see the module docstring).
 
@@ -312,29 +338,53 @@ def train_rllib(
         device: the Learner's device (``"auto"``: CUDA when available; EnvRunners use the CPU).
         address, num_cpus: where Ray runs (:func:`~saliency_gym.distributed.cluster.ensure_ray`).
         progress: print one line per PPO iteration.
+        overwrite: start over in an ``out`` that holds a run (:data:`RUN_FILES`), removing that
+            run's files first; without it (or ``resume``) such a folder is refused
+            (``FileExistsError``).
     """
     cfg = RLlibTrainingConfig.from_kwargs(
         env_id=env_id, timesteps=timesteps, seed=seed, num_env_runners=num_env_runners,
         num_envs_per_env_runner=num_envs_per_env_runner, env_kwargs=env_kwargs, out=out, resume=resume,
         checkpoint_every=checkpoint_every, eval_every=eval_every, eval_images=eval_images,
         hyperparameters=hyperparameters, model_config=model_config, device=device, address=address,
-        num_cpus=num_cpus, progress=progress,
+        num_cpus=num_cpus, progress=progress, overwrite=overwrite,
     )  # fmt: skip
     return train_rllib_with_config(cfg)
 
 
 def train_rllib_with_config(cfg: RLlibTrainingConfig) -> RLlibTrainResult:
-    """Run (or resume) the training described by a validated :class:`RLlibTrainingConfig`."""
+    """Run (or resume) the training described by a validated :class:`RLlibTrainingConfig`.
+
+    Ray and the cluster address are checked before the run folder is made, so a missing ``[ray]``
+    extra or a dead address leaves no folder behind; a folder that holds a run is refused without
+    ``resume`` or ``overwrite`` (:func:`~saliency_gym.runs.check_new_run`).
+    """
+    from saliency_gym.distributed.cluster import check_ray_address, require_ray
+
+    require_ray("train --engine ray")
+    import ray
+
+    if not ray.is_initialized():  # ensure_ray connects later; a dead address fails now, in seconds
+        check_ray_address(cfg.address or os.environ.get("RAY_ADDRESS"))
+    existed = cfg.out is not None and Path(cfg.out).exists()
+    if cfg.out is None:  # claim the default folder's number now; the run uses this one folder
+        from saliency_gym.agents.agent_training import default_run_group
+
+        group = default_run_group(cfg.env_id, cfg.env_kwargs)
+        cfg.out = latest_run_folder(group, RUN_PREFIX) if cfg.resume else next_run_folder(group, RUN_PREFIX)
     out = cfg.run_folder
     ckpt_dir = out / "checkpoints"
     last = ckpt_dir / "last.json"
-    if cfg.resume and not last.is_file():
-        raise FileNotFoundError(
-            f"resume: no checkpoint at {last} (run without --resume to start a new run)"
-        )
-    with run_lock(out), torch_determinism_kept():
-        clean_stale_tmp(ckpt_dir)
-        return _train_locked(cfg, out, ckpt_dir, last)
+    with removed_if_left_empty(out, existed=existed):
+        if cfg.resume and not last.is_file():
+            raise FileNotFoundError(
+                f"resume: no checkpoint at {last} (run without --resume to start a new run)"
+            )
+        check_output_dir(out, "run folder")
+        with run_lock(out), torch_determinism_kept():
+            clean_stale_tmp(ckpt_dir)
+            check_new_run(out, RUN_FILES, resume=cfg.resume, overwrite=cfg.overwrite)
+            return _train_locked(cfg, out, ckpt_dir, last)
 
 
 @contextlib.contextmanager

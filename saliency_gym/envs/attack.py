@@ -181,6 +181,7 @@ class AttributionAttackEnv(BatchedEngineEnv[AttributionAttackConfig, Attribution
     - ``saliency_gym/AttributionAttack-ShapesRobust-v0``: the PGD-trained ``shapes_robust`` classifier
     - ``saliency_gym/AttributionAttack-Digits-v0``: the shipped digits classifier, 32x32
     - ``saliency_gym/AttributionAttack-Shapes64-v0``: the shipped shapes64 classifier, 64x64
+    - ``saliency_gym/AttributionAttack-ShapesCluttered-v0``: the shipped shapes_cluttered classifier, 64x64
     ``gym.make_vec(id, num_envs=N)`` builds the native vector env: one batched classifier query and
     one batched explanation per step.
     """

@@ -14,7 +14,10 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
 import numpy as np
+import torch
+from torch import nn
 
+from saliency_gym.classifier import FrozenClassifier
 from saliency_gym.data import DataSource
 from saliency_gym.envs.common_config import (
     EnvConfig,
@@ -25,6 +28,7 @@ from saliency_gym.envs.common_config import (
     resolve_data,
     resolve_grid,
 )
+from saliency_gym.layers import resolve_named_layer
 from saliency_gym.substrates import Substrate, make_substrate
 from saliency_gym.types import Image
 from saliency_gym.validation import check_choice, check_float, check_int
@@ -76,6 +80,16 @@ class SaliencySearchOptions(EnvOptions):
     observe_class: bool = False
     """Add the explained class (and the foil, one-vs-one) to the observation as one-hot vectors, so
     one policy can explain any class."""
+    observe_features: bool | str = False
+    """Add the frozen classifier's own spatial evidence, average-pooled to the grid: its
+    activations at ``feature_layer`` (``(C, rows, cols)``). ``"image"``: ``"image_features"``, of the
+    image, computed once at reset (in reveal mode with a known target that costs one more query);
+    ``"canvas"``: ``"canvas_features"``, of the current canvas, from the very forward pass that
+    scores it (no extra query); ``"both"`` or ``True``: both; ``False``: none. What RExL's policy
+    observes: the classifier's features rather than raw pixels."""
+    feature_layer: str | None = None
+    """The observed layer's dotted name; default the layer Grad-CAM explains (the model's
+    ``target_layer``, else its last convolutional block, see :mod:`saliency_gym.layers`)."""
     invalid_action_penalty: float | None = None
     """Reward of choosing a cell again (``<= 0``); default ``-1 / cells``."""
     max_steps: int | None = None
@@ -100,6 +114,22 @@ class SaliencySearchConfig(EnvConfig):
     max_steps: int
     observe_class: bool = False
     observe_action_mask: bool = False
+    #: ``"none"``, ``"image"``, ``"canvas"`` or ``"both"`` (see ``SaliencySearchOptions.observe_features``).
+    observe_features: str = "none"
+    #: The observed layer (``None`` unless features are observed), its dotted name and channels.
+    feature_layer: nn.Module | None = None
+    feature_layer_name: str | None = None
+    feature_channels: int = 0
+
+    @property
+    def image_features(self) -> bool:
+        """Whether the observation holds ``"image_features"``."""
+        return self.observe_features in ("image", "both")
+
+    @property
+    def canvas_features(self) -> bool:
+        """Whether the observation holds ``"canvas_features"``."""
+        return self.observe_features in ("canvas", "both")
 
     @classmethod
     def from_kwargs(cls: type[ConfigT], mode: str = "reveal", **kwargs: Any) -> ConfigT:
@@ -129,12 +159,48 @@ class SaliencySearchConfig(EnvConfig):
         max_steps = 2 * budget if options.max_steps is None else check_int("max_steps", options.max_steps, minimum=budget)
         for flag in ("observe_score", "observe_class", "observe_action_mask"):
             check_flag(flag, getattr(options, flag))
+        features = _resolve_features(options.observe_features, options.feature_layer, classifier, grid.shape)
         return cls(
             mode=mode, classifier=classifier, data=data, grid=grid, substrate=substrate, budget=budget,
             target=target, foil=foil, reward_mode=reward_mode, observe_score=bool(options.observe_score),
             invalid_action_penalty=penalty, max_steps=max_steps, observe_class=bool(options.observe_class),
-            observe_action_mask=bool(options.observe_action_mask),
+            observe_action_mask=bool(options.observe_action_mask), **features,
         )  # fmt: skip
+
+    def describe(self) -> dict[str, Any]:
+        out = super().describe()
+        out.pop("feature_layer", None)  # a module; its name is in feature_layer_name
+        return out
+
+
+FEATURE_CHOICES = ("none", "image", "canvas", "both")
+
+
+def _resolve_features(
+    spec: object, layer: object, classifier: FrozenClassifier, grid: tuple[int, int]
+) -> dict[str, Any]:
+    """The feature-observation fields of the config: which keys, the hooked layer, its channels."""
+    if isinstance(spec, (bool, np.bool_)):
+        which = "both" if spec else "none"
+    elif isinstance(spec, str):
+        which = check_choice("observe_features", spec, FEATURE_CHOICES)
+    else:
+        raise TypeError(f"observe_features must be a bool or one of {FEATURE_CHOICES}, got {spec!r}")
+    if layer is not None and not isinstance(layer, str):
+        raise TypeError(f"feature_layer must be a layer's dotted name or None, got {type(layer).__name__}")
+    if which == "none":
+        if layer is not None:
+            raise ValueError("feature_layer is set but observe_features is off; pass observe_features=True too")
+        return {"observe_features": "none"}
+    if not isinstance(classifier.model, nn.Module):
+        raise TypeError("observe_features needs a classifier that wraps an nn.Module (its layer is hooked)")
+    name, module = resolve_named_layer(classifier.module, layer, owner="the classifier's module")
+    probe = torch.full((1, *classifier.input_shape), 0.5, device=classifier.device)
+    _, features = classifier.probs_and_features(probe, module, grid, count=False, validate=False)
+    return {
+        "observe_features": which, "feature_layer": module, "feature_layer_name": name,
+        "feature_channels": int(features.shape[1]),
+    }  # fmt: skip
 
 
 def _check_class(name: str, value: Any, num_classes: int) -> int:

@@ -69,6 +69,11 @@ class SaliencySearchCore(BatchedEngine[SaliencySearchConfig]):
         self.foils = np.full(num_envs, -1, np.int64)
         #: Episodes whose class was given by ``reset(options={"target": ...})`` (it overrides the rule).
         self.target_given = np.zeros(num_envs, bool)
+        # The classifier's pooled activations (``observe_features``): of the image, set at reset,
+        # and of the current canvas, from the query that scores it (zeros in unscored rollouts).
+        feature_shape = (num_envs, config.feature_channels, *config.grid.shape)
+        self.image_features = np.zeros(feature_shape if config.image_features else (num_envs, 0, 0, 0), np.float32)
+        self.canvas_features = np.zeros(feature_shape if config.canvas_features else (num_envs, 0, 0, 0), np.float32)
 
     # ------------------------------------------------------------------ scoring
     def scores_of(self, probs: torch.Tensor, idx: np.ndarray) -> tuple[FloatArray, FloatArray]:
@@ -112,11 +117,13 @@ class SaliencySearchCore(BatchedEngine[SaliencySearchConfig]):
         step_idx = np.flatnonzero(step_mask & ~reset_mask)
         batch: list[torch.Tensor] = []
 
-        # 1. Resets: draw images and substrates; queue what the start scores need.
+        # 1. Resets: draw images and substrates; queue what the start scores (and the observed
+        # image features) need.
         need_image_probs = score and ((not self.reveal) or self.cfg.target == "predicted" or self.cfg.foil == "runner_up")
+        query_images = need_image_probs or self.cfg.image_features
         if len(reset_idx):
             self._load_episodes(reset_idx, seeds, options)
-            if need_image_probs:
+            if query_images:
                 batch.append(self.images[reset_idx])
             if self.reveal and score:
                 batch.append(self.substrates[reset_idx])
@@ -141,26 +148,27 @@ class SaliencySearchCore(BatchedEngine[SaliencySearchConfig]):
                 else:
                     self.n_chosen[valid_idx] += 1
 
-        # 3. One classifier query for everything.
+        # 3. One classifier query for everything (with the observed layer's pooled activations).
         # Canvases are made of validated images and substrates: skip the per-call input checks.
-        probs = self.cfg.classifier.probs(torch.cat(batch), validate=False) if batch else torch.zeros(0)
+        probs, features = self._query(batch)
         offset = 0
 
         # 4. Finish the resets.
+        if len(reset_idx):
+            m = len(reset_idx)
+            image_probs: torch.Tensor | None = None
+            if query_images:
+                image_probs = probs[offset : offset + m]
+                self._keep_features(features, offset, m, reset_idx, image=True, canvas=not self.reveal)
+                offset += m
+                self.queries[reset_idx] += 1
         if len(reset_idx) and not score:
             self._set_targets(reset_idx, None)
         elif len(reset_idx):
-            m = len(reset_idx)
-            image_probs: torch.Tensor | None = None
-            if need_image_probs:
-                image_probs = probs[offset : offset + m]
-                offset += m
-                self.queries[reset_idx] += 1
-                self._set_targets(reset_idx, image_probs)
-            else:
-                self._set_targets(reset_idx, None)
+            self._set_targets(reset_idx, image_probs if need_image_probs else None)
             if self.reveal:
                 start_probs = probs[offset : offset + m]
+                self._keep_features(features, offset, m, reset_idx, image=False, canvas=True)
                 offset += m
                 self.queries[reset_idx] += 1
             else:
@@ -174,6 +182,7 @@ class SaliencySearchCore(BatchedEngine[SaliencySearchConfig]):
         if len(valid_idx) and score:
             m = len(valid_idx)
             s_new, lo_new = self.scores_of(probs[offset : offset + m], valid_idx)
+            self._keep_features(features, offset, m, valid_idx, image=False, canvas=True)
             s_old, lo_old = self.scores[valid_idx], self.log_odds[valid_idx]
             sign = 1.0 if self.reveal else -1.0
             self.gains[valid_idx, self.n_chosen[valid_idx]] = sign * (s_new - s_old)
@@ -201,6 +210,30 @@ class SaliencySearchCore(BatchedEngine[SaliencySearchConfig]):
         out.sum_rewards()
         return out
 
+    def _query(self, batch: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Probabilities of the queued images, and the observed layer's pooled activations when
+        the configuration observes features (the same forward pass)."""
+        if not batch:
+            return torch.zeros(0), None
+        x = torch.cat(batch)
+        layer = self.cfg.feature_layer
+        if layer is None:
+            return self.cfg.classifier.probs(x, validate=False), None
+        return self.cfg.classifier.probs_and_features(x, layer, self.cfg.grid.shape, validate=False)
+
+    def _keep_features(
+        self, features: torch.Tensor | None, offset: int, m: int, idx: np.ndarray, *, image: bool, canvas: bool
+    ) -> None:
+        """Store rows ``offset:offset+m`` of a query's features as the image and/or canvas
+        features of the episodes ``idx`` (when those are observed)."""
+        if features is None:
+            return
+        rows = features[offset : offset + m].cpu().numpy()
+        if image and self.cfg.image_features:
+            self.image_features[idx] = rows
+        if canvas and self.cfg.canvas_features:
+            self.canvas_features[idx] = rows
+
     def canvases_for(self, idx: np.ndarray, chosen: np.ndarray) -> torch.Tensor:
         """Canvases ``(m, C, H, W)`` of the episodes ``idx`` (on the engine's device) with the
         ``(m, cells)`` boolean ``chosen`` cells instead of their current ones: what a policy looks
@@ -220,6 +253,8 @@ class SaliencySearchCore(BatchedEngine[SaliencySearchConfig]):
         )
         self.chosen[idx] = False
         self.order[idx] = -1
+        if self.cfg.canvas_features:
+            self.canvas_features[idx] = 0.0
         self.gains[idx] = 0.0
         self.n_chosen[idx] = 0
         # Targets that do not need the classifier are known now (class-aware substrates use them).
@@ -291,6 +326,10 @@ class SaliencySearchCore(BatchedEngine[SaliencySearchConfig]):
         }
         if self.cfg.observe_score:
             obs["score"] = np.asarray(self.scores[idx], np.float32).reshape(-1, 1)
+        if self.cfg.image_features:
+            obs["image_features"] = self.image_features[idx].copy()
+        if self.cfg.canvas_features:
+            obs["canvas_features"] = self.canvas_features[idx].copy()
         if self.cfg.observe_class:
             k = self.cfg.classifier.num_classes
             eye = np.eye(k, dtype=np.float32)

@@ -9,6 +9,8 @@ SALIENCY_PRESETS: dict[str, dict[str, object]] = {
     "Shapes": {"classifier": "shapes"},
     "Digits": {"classifier": "digits"},
     "Shapes64": {"classifier": "shapes64", "grid": 8},
+    # One small shape anywhere among fragments of shapes (issue 21): a fixed centre-out order fails.
+    "ShapesCluttered": {"classifier": "shapes_cluttered", "grid": 8},
     # Real photographs at 224x224 with EfficientNet-Lite0 on ImageNet (the [imagenet] extra):
     # RExL's 7x7 grid of 32-pixel cells; reveal inserts onto RISE's blur (the default substrate).
     "Photos": {"classifier": "efficientnet_lite0", "data": "photos", "grid": 7},
@@ -22,6 +24,7 @@ ATTACK_PRESETS: dict[str, dict[str, object]] = {
     "ShapesRobust": {"classifier": "shapes_robust"},
     "Digits": {"classifier": "digits"},
     "Shapes64": {"classifier": "shapes64"},
+    "ShapesCluttered": {"classifier": "shapes_cluttered"},
     "Photos": {"classifier": "efficientnet_lite0", "data": "photos", "grid": 7},
 }
 

@@ -46,6 +46,12 @@ def build_spaces(config: SaliencySearchConfig) -> tuple[spaces.Dict, spaces.Disc
     }
     if config.observe_score:
         obs["score"] = spaces.Box(-1.0, 1.0, (1,), np.float32)
+    # Activations are finite but unbounded: the widest finite float32 box.
+    feature_shape, big = (config.feature_channels, *config.grid.shape), float(np.finfo(np.float32).max)
+    if config.image_features:
+        obs["image_features"] = spaces.Box(-big, big, feature_shape, np.float32)
+    if config.canvas_features:
+        obs["canvas_features"] = spaces.Box(-big, big, feature_shape, np.float32)
     if config.observe_class:
         k = config.classifier.num_classes
         obs["target"] = spaces.Box(0.0, 1.0, (k,), np.float32)
@@ -122,6 +128,10 @@ class SaliencyRevealEnv(SaliencySearchEnv):
       class one-hot; ``"foil"`` likewise for a one-vs-one ``(target, foil)``
     - ``"score"`` (only with ``observe_score=True``): ``Box(-1, 1, (1,), float32)``, the current score
       ``s_k`` of the canvas (black-box feedback).
+    - ``"image_features"`` / ``"canvas_features"`` (only with ``observe_features``):
+      ``(F, rows, cols)`` float32, the classifier's own activations at ``feature_layer`` (its
+      Grad-CAM layer by default), average-pooled to the grid, for the image (computed at reset) and
+      for the current canvas (from the same forward pass that scores it: no extra query).
     - ``"action_mask"`` (only with ``observe_action_mask=True``): ``Box(0, 1, (cells,), float32)``,
       ``action_masks()`` as 0/1, for learners that read the mask from the observation (RLlib).
 
@@ -176,6 +186,8 @@ class SaliencyRevealEnv(SaliencySearchEnv):
     - ``observe_score``: add ``"score"`` to the observation (default False).
     - ``observe_class``: add ``"target"`` (and ``"foil"``) to the observation (default False).
     - ``observe_action_mask``: add ``"action_mask"`` to the observation (default False).
+    - ``observe_features``: ``"image"``, ``"canvas"``, ``"both"`` (or ``True``) to add the feature
+      keys above (default False); ``feature_layer``: the observed layer's dotted name.
     - ``invalid_action_penalty``, ``max_steps``: see above. ``device``: for a classifier given by name.
     - ``render_mode``: ``"rgb_array"`` returns labelled frames (image, canvas with step and score,
       saliency so far); ``"human"`` shows them in a matplotlib window (needs a GUI backend).
@@ -185,6 +197,8 @@ class SaliencyRevealEnv(SaliencySearchEnv):
     - ``saliency_gym/SaliencyReveal-Shapes-v0``: the shipped shapes classifier, 32x32, 8x8 grid
     - ``saliency_gym/SaliencyReveal-Digits-v0``: the shipped digits classifier, 32x32, 8x8 grid
     - ``saliency_gym/SaliencyReveal-Shapes64-v0``: the shipped shapes64 classifier, 64x64, 8x8 grid
+    - ``saliency_gym/SaliencyReveal-ShapesCluttered-v0``: the shipped shapes_cluttered classifier, 64x64, one small
+      shape anywhere among clutter (a centre prior fails here), 8x8 grid
     ``gym.make_vec(id, num_envs=N)`` builds the native vector env: one batched query per step.
     """
 
@@ -219,6 +233,10 @@ class SaliencyMaskEnv(SaliencySearchEnv):
       class one-hot; ``"foil"`` likewise for a one-vs-one ``(target, foil)``
     - ``"score"`` (only with ``observe_score=True``): ``Box(-1, 1, (1,), float32)``, the current score
       ``s_k`` of the canvas (black-box feedback).
+    - ``"image_features"`` / ``"canvas_features"`` (only with ``observe_features``):
+      ``(F, rows, cols)`` float32, the classifier's own activations at ``feature_layer`` (its
+      Grad-CAM layer by default), average-pooled to the grid, for the image (computed at reset) and
+      for the current canvas (from the same forward pass that scores it: no extra query).
     - ``"action_mask"`` (only with ``observe_action_mask=True``): ``Box(0, 1, (cells,), float32)``,
       ``action_masks()`` as 0/1, for learners that read the mask from the observation (RLlib).
 
@@ -274,6 +292,8 @@ class SaliencyMaskEnv(SaliencySearchEnv):
     - ``observe_score``: add ``"score"`` to the observation (default False).
     - ``observe_class``: add ``"target"`` (and ``"foil"``) to the observation (default False).
     - ``observe_action_mask``: add ``"action_mask"`` to the observation (default False).
+    - ``observe_features``: ``"image"``, ``"canvas"``, ``"both"`` (or ``True``) to add the feature
+      keys above (default False); ``feature_layer``: the observed layer's dotted name.
     - ``invalid_action_penalty``, ``max_steps``: see above. ``device``: for a classifier given by name.
     - ``render_mode``: ``"rgb_array"`` returns labelled frames (image, canvas with step and score,
       saliency so far); ``"human"`` shows them in a matplotlib window (needs a GUI backend).
@@ -283,6 +303,8 @@ class SaliencyMaskEnv(SaliencySearchEnv):
     - ``saliency_gym/SaliencyMask-Shapes-v0``: the shipped shapes classifier, 32x32, 8x8 grid
     - ``saliency_gym/SaliencyMask-Digits-v0``: the shipped digits classifier, 32x32, 8x8 grid
     - ``saliency_gym/SaliencyMask-Shapes64-v0``: the shipped shapes64 classifier, 64x64, 8x8 grid
+    - ``saliency_gym/SaliencyMask-ShapesCluttered-v0``: the shipped shapes_cluttered classifier, 64x64, one small
+      shape anywhere among clutter (a centre prior fails here), 8x8 grid
     ``gym.make_vec(id, num_envs=N)`` builds the native vector env: one batched query per step.
     """
 

@@ -167,7 +167,9 @@ def test_shipped_agents_load_and_explain():
         dataset = explainer.classifier.meta["dataset"]
         images = saliency_gym.load_dataset(dataset, "test").arrays().images[:2]
         explanation = explainer.explain(images, [0, 1])
-        assert explanation.maps.shape == (2, *images.shape[-2:]) and explanation.queries == 0
+        assert explanation.maps.shape == (2, *images.shape[-2:])
+        # Pixel agents explain with no query; feature agents (open loop) with one per image.
+        assert explanation.queries == explainer.expected_queries() * 2 == (2 if policy.observe_features == "image" else 0)
 
 
 def test_greedy_lookahead_budget(shapes_classifier):

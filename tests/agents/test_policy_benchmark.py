@@ -11,13 +11,22 @@ from saliency_gym.benchmarks import policy_benchmark as pb
 
 def test_quick_benchmark_writes_table_curves_and_resumes(tmp_path, monkeypatch):
     rows = pb.run_policy_benchmark("quick", tmp_path, algos=["maskable_ppo", "a2c"], progress=False)
-    assert [r.method for r in rows] == ["maskable_ppo", "a2c", "gradcam (one pass)"]
-    assert all(r.seeds == 2 for r in rows[:2]) and rows[2].queries_per_image >= 1
-    assert all(0.0 <= r.insertion_auc <= 1.0 and r.insertion_ci >= 0 and r.queries_per_image == 0 for r in rows[:2])
+    assert [r.method for r in rows] == ["maskable_ppo", "maskable_ppo (mean map)", "a2c", "a2c (mean map)", "centre",
+                                        "gradcam (one pass)"]  # fmt: skip
+    agents, priors = [rows[0], rows[2]], [rows[1], rows[3], rows[4]]
+    assert all(r.seeds == 2 for r in agents + priors[:2]) and rows[-1].queries_per_image >= 1
+    assert all(0.0 <= r.insertion_auc <= 1.0 and r.insertion_ci >= 0 and r.queries_per_image == 0 for r in agents + priors)
+    # the environment's own metric for every row; no normalised score for a modified preset (grid 4)
+    assert all(0.0 <= r.env_auc <= 1.0 and r.normalized_score is None for r in rows)
+    # paired differences with the centre prior and the agents' own mean maps, for the agents only
+    for r in agents:
+        assert r.insertion_minus_centre is not None and r.insertion_minus_centre_ci >= 0
+        assert r.deletion_minus_mean_map is not None and r.insertion_minus_mean_map_ci >= 0
+    assert all(r.insertion_minus_centre is None for r in priors + rows[-1:])
     table = (tmp_path / "policy_bench.md").read_text()
-    assert "| SaliencyReveal-Shapes-v0 | a2c | 2 |" in table
+    assert "| SaliencyReveal-Shapes-v0 | a2c | 2 |" in table and "insertion − own mean map ↑" in table
     data = json.loads((tmp_path / "policy_bench.json").read_text())
-    assert data["meta"]["size"]["timesteps"] == 512 and len(data["results"]) == 3
+    assert data["meta"]["size"]["timesteps"] == 512 and len(data["results"]) == 6
     assert (tmp_path / "learning_curves.png").stat().st_size > 10_000
     run = json.loads((tmp_path / "runs" / "saliency_gym-SaliencyReveal-Shapes-v0" / "a2c_s1" / "result.json").read_text())
     assert [p["step"] for p in run["curve"]][:2] == [256, 512] and all("seconds" in p for p in run["curve"])
@@ -49,3 +58,17 @@ def test_cli_bench_agents_quick(tmp_path, capsys):
     assert "| SaliencyReveal-Shapes-v0 | dqn | 1 |" in capsys.readouterr().out
     assert (out / "learning_curves.png").is_file() and (out / "runs" / "saliency_gym-SaliencyReveal-Shapes-v0" / "dqn_s3").is_dir()
     assert main(["bench", "--agents", "--engine", "ray", "--out", str(out)]) == 2
+
+
+def test_rows_of_an_unmodified_preset_get_the_normalised_score():
+    from saliency_gym.envs.reference import normalized_score, reference_scores
+
+    env_id = "saliency_gym/SaliencyMask-Shapes-v0"
+    refs = reference_scores(env_id)["references"]
+    records = [{"insertion_auc": 0.8, "deletion_auc": 0.2, "env_auc": auc, "queries_per_image": 0} for auc in (0.10, 0.12)]
+    row = pb.summarise(records, env_id, "ppo", 200)
+    assert row.env_auc == pytest.approx(0.11) and row.normalized_score == pytest.approx(normalized_score(env_id, 0.11))
+    assert row.normalized_score > 0  # a deletion AUC below random's is a positive score
+    assert row.normalized_ci == pytest.approx(row.env_auc_ci / abs(refs["greedy"]["auc"] - refs["random"]["auc"]))
+    assert pb.summarise(records, env_id, "ppo", 200, modified=True).normalized_score is None
+    assert pb.summarise([{k: v for k, v in r.items() if k != "env_auc"} for r in records], env_id, "ppo", 200).env_auc is None

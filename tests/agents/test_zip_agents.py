@@ -29,11 +29,10 @@ from saliency_gym.agents.agent_checkpoints import (
     read_zip_metadata,
     save_agent,
 )
-from saliency_gym.agents.pretrained import PRETRAINED_DIR, agent_explainer, load_agent_policy
+from saliency_gym.agents.pretrained import agent_explainer, load_agent_policy
 from saliency_gym.checkpoint import CheckpointError
 
 ENV = "saliency_gym/SaliencyReveal-Shapes-v0"
-SHIPPED = PRETRAINED_DIR / "shapes_reveal.pt"
 
 
 @pytest.fixture(scope="module")
@@ -50,12 +49,11 @@ def trained(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def converted(tmp_path_factory):
-    """The shipped shapes_reveal agent converted to a zip through the command-line entry."""
-    if not SHIPPED.is_file():
-        pytest.skip("no shipped shapes_reveal agent")
-    target = tmp_path_factory.mktemp("converted") / "shapes_reveal.zip"
-    assert main(["--to-zip", str(SHIPPED), str(target)]) == 0
+def converted(tmp_path_factory, trained):
+    """The tiny run's .pt agent converted to a zip through the command-line entry (the shipped
+    agents are zips already)."""
+    target = tmp_path_factory.mktemp("converted") / "tiny_reveal.zip"
+    assert main(["--to-zip", str(trained / "final.pt"), str(target)]) == 0
     return target
 
 
@@ -105,11 +103,11 @@ def test_training_writes_a_loadable_final_zip(trained):
         torch.testing.assert_close(load_agent_payload(trained / "final.zip")["policy_state"][name], tensor)
 
 
-def test_converted_shipped_agent_matches_the_pt(converted):
-    model, info = _same_actions(converted, SHIPPED, steps=6)
-    assert model.num_timesteps == load_agent_payload(SHIPPED)["num_timesteps"]
-    assert info["meta"]["converted_from"] == "shapes_reveal.pt" and "insertion_auc" in info["meta"]
-    assert info["env_kwargs"] == {"grid": 8} and info["algo"] == "maskable_ppo"
+def test_converted_agent_matches_the_pt(converted, trained):
+    model, info = _same_actions(converted, trained / "final.pt", steps=6)
+    assert model.num_timesteps == load_agent_payload(trained / "final.pt")["num_timesteps"]
+    assert info["meta"]["converted_from"] == "final.pt" and "train_seconds" in info["meta"]
+    assert info["env_kwargs"]["grid"] == 4 and info["algo"] == "maskable_ppo"
 
 
 def test_policy_explainer_maps_from_zip_equal_those_from_pt(trained, shapes_classifier):
@@ -228,9 +226,9 @@ def test_convert_rejects_bad_sources(tmp_path):
     assert exc.value.code == 2 and not (tmp_path / "out.zip").exists()
 
 
-def test_file_kind_comes_from_contents_under_other_suffixes(tmp_path, converted):
+def test_file_kind_comes_from_contents_under_other_suffixes(tmp_path, converted, trained):
     """A torch.save file is a zip archive too: only SB3's or our members make a zip agent."""
     (tmp_path / "agent.sb3").write_bytes(converted.read_bytes())
-    (tmp_path / "agent_pt").write_bytes(SHIPPED.read_bytes())
+    (tmp_path / "agent_pt").write_bytes((trained / "final.pt").read_bytes())
     assert load_agent_payload(tmp_path / "agent.sb3")["format"] == ZIP_FORMAT
     assert load_agent_payload(tmp_path / "agent_pt")["format"] == "saliency_gym.agent/v1"

@@ -107,10 +107,10 @@ def test_torchscript_module_is_refused_clearly() -> None:
 
 def test_explainer_reports_and_logs_its_layer(caplog: pytest.LogCaptureFixture) -> None:
     classifier = FrozenClassifier(TinyResNet(), (3, 16, 16), device="cpu")
-    with caplog.at_level(logging.INFO, logger="saliency_gym.baselines.gradcam"):
+    with caplog.at_level(logging.INFO, logger="saliency_gym.layers"):
         explainer = GradCAMExplainer(classifier)
     assert explainer.layer_name == "layer4"
-    assert "Grad-CAM layer: layer4" in caplog.text
+    assert "observe_features): layer4" in caplog.text
     maps = explainer.explain(torch.rand(2, 3, 16, 16).numpy(), [0, 1]).maps
     assert maps.shape == (2, 16, 16)
 

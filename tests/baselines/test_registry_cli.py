@@ -20,7 +20,7 @@ from saliency_gym.cli.main import main
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 NAMES = [
     "rise", "occlusion", "random", "gradient", "integrated_gradients", "smoothgrad",
-    "gradient_shap", "deeplift", "input_x_gradient", "gradcam",
+    "gradient_shap", "deeplift", "input_x_gradient", "gradcam", "centre",
 ]  # fmt: skip
 
 # Cheap settings so every method runs in well under a second on two images.
