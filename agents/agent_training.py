@@ -405,6 +405,29 @@ def train_agent(
     return train_with_config(cfg)
 
 
+#: Environment arguments that shape an agent's observation: a fine-tuned agent keeps its source's.
+OBSERVATION_KWARGS = ("grid", "observe_score", "observe_class", "observe_features", "feature_layer", "observe_action_mask")
+
+
+def inherit_network(hyperparameters: dict[str, Any], agent: str | os.PathLike[str], algo: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Fine-tuning keeps the source agent's network and observation: its ``policy_kwargs`` replace
+    the YAML's, and its observation arguments (:data:`OBSERVATION_KWARGS`) become the run's
+    defaults (``env_kwargs`` given to the run still win). Returns the hyperparameters and those
+    environment arguments."""
+    from saliency_gym.agents.pretrained import resolve_agent_path
+
+    path = resolve_agent_path(agent)
+    payload = load_agent_payload(path)
+    if payload["algo"] != algo:
+        raise ValueError(f"init_from: {path} is a {payload['algo']} agent; this run trains {algo}")
+    source = payload.get("hyperparameters") or {}
+    merged = dict(hyperparameters)
+    if "policy_kwargs" in source:
+        merged["policy_kwargs"] = source["policy_kwargs"]
+    observation = {k: v for k, v in (payload.get("env_kwargs") or {}).items() if k in OBSERVATION_KWARGS}
+    return merged, observation
+
+
 def initialise_from_agent(model: BaseAlgorithm, algo: str, agent: str | os.PathLike[str]) -> None:
     """Load a trained agent's policy weights into ``model`` (fine-tuning starts from them).
 
@@ -512,9 +535,12 @@ def _train_locked(cfg: AgentTrainingConfig, out: Path, ckpt_dir: Path, last: Pat
     spec = algorithm_spec(cfg.algo)
     algo, env_id, seed = cfg.algo, cfg.env_id, cfg.seed
     hyperparameters = load_hyperparameters(env_id, algo, cfg.config)
+    inherited: dict[str, Any] = {}
+    if cfg.init_from is not None and not cfg.resume:
+        hyperparameters, inherited = inherit_network(hyperparameters, cfg.init_from, algo)
     yaml_envs, yaml_env_kwargs, algo_kwargs = split_hyperparameters(hyperparameters)
     n_envs = check_int("n_envs", cfg.n_envs if cfg.n_envs is not None else yaml_envs, minimum=1)
-    env_kwargs = {**yaml_env_kwargs, **(cfg.env_kwargs or {})}
+    env_kwargs = {**yaml_env_kwargs, **inherited, **(cfg.env_kwargs or {})}
     stored_env_kwargs = storable_env_kwargs(env_kwargs)  # what checkpoints and resume checks see
     payload = None
     if cfg.resume:

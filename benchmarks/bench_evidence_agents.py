@@ -27,6 +27,7 @@ import argparse
 import json
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -152,6 +153,34 @@ def to_markdown(entries: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def save_figure(agent: str, path: str | Path, images: int = 6, *, start: int = 0) -> Path:
+    """A PNG of ``images`` held-out images of the agent's data set: the image (its evidence mask as
+    a contour), the agent's map, Grad-CAM's and the centre prior's, one colour bar."""
+    from saliency_gym.agents.policy_explainer import PolicyExplainer, open_agent
+    from saliency_gym.baselines.centre import CentrePriorExplainer
+    from saliency_gym.baselines.gradcam import GradCAMExplainer
+    from saliency_gym.data import load_dataset
+    from saliency_gym.plotting import save_saliency_grid
+
+    policy, info = open_agent(agent)
+    config = info["config"]
+    classifier = config.classifier
+    batch = load_dataset(_dataset_of(config), split="test").get_batch(np.arange(start, start + images))
+    x = np.asarray(batch.images, np.float32)
+    targets = classifier.predict(x, count=False).cpu().numpy()
+    explainer = PolicyExplainer(classifier, agent)
+    maps = {
+        f"agent ({explainer.loop} loop, {explainer.expected_queries():.0f} query)": explainer.explain(x, targets).maps,
+        "Grad-CAM (1 query)": GradCAMExplainer(classifier).explain(x, targets).maps,
+        "centre prior (0 queries)": CentrePriorExplainer(classifier).explain(x, targets).maps,
+    }
+    names = classifier.class_names or tuple(str(i) for i in range(classifier.num_classes))
+    return save_saliency_grid(
+        x, {k: np.asarray(v) for k, v in maps.items()}, path, row_titles=[names[t] for t in targets],
+        masks=None if batch.masks is None else np.asarray(batch.masks), title=f"{Path(str(agent)).name}: held-out test images",
+    )  # fmt: skip
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--agents", nargs="+", required=True, help="shipped agent names, agent files or run folders")
@@ -159,6 +188,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--greedy", action="store_true", help="add the greedy look-ahead row (K(K+1)/2 queries per image)")
     parser.add_argument("--out", default="benchmark_output/evidence_agents", help="folder for the tables")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--figure", type=int, default=0, metavar="N",
+                        help="also draw N test images per agent: image, agent map, Grad-CAM, centre prior (PNG)")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -169,6 +200,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = evaluate_agent(agent, args.images, greedy=args.greedy)
         entries.extend(summarise(result))
         print(to_markdown([e for e in entries if e["agent"] == str(agent)]), flush=True)
+        if args.figure:
+            save_figure(agent, out / f"maps_{Path(str(agent)).name}.png", args.figure)
     (out / "evidence_agents.md").write_text(to_markdown(entries))
     (out / "evidence_agents.json").write_text(json.dumps({"rows": entries, "seconds": time.perf_counter() - start,
                                                          "threads": torch.get_num_threads()}, indent=1))  # fmt: skip

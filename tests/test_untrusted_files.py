@@ -481,7 +481,7 @@ def _crafted_agent_zip(tmp_path: Path, marker: Path, *, policy: bytes | None = N
     )
     from saliency_gym.agents.pretrained import PRETRAINED_DIR
 
-    payload = load_agent_payload(PRETRAINED_DIR / "shapes_reveal.pt")
+    payload = load_agent_payload(PRETRAINED_DIR / "shapes_reveal.zip")
     meta = zip_metadata(algo=payload["algo"], env_id=payload["env_id"], env_kwargs=payload["env_kwargs"],
                         hyperparameters=payload["hyperparameters"], seed=0, num_timesteps=payload["num_timesteps"])  # fmt: skip
     live = base64.b64encode(cloudpickle.dumps(Payload(marker))).decode()

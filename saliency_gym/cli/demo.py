@@ -1,7 +1,8 @@
 """``saliency-gym demo``: the RExL claim on held-out images, end to end.
 
 Loads the shipped shapes classifier and the shipped reveal agent, explains held-out test images
-with the agent (a deterministic rollout, no classifier query) and with RISE, and prints for both
+with the agent (a deterministic rollout; the shipped agents read the classifier's features of the
+image: one query per image) and with RISE, and prints for both
 the insertion and deletion AUC (RISE's definitions), classifier queries and seconds per image,
 then writes an overlay PNG of the maps.
 """

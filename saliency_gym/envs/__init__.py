@@ -22,6 +22,7 @@ from saliency_gym.envs.attack_config import AttackOptions, AttributionAttackConf
 from saliency_gym.envs.base import BatchedEngineEnv, EnvFamily
 from saliency_gym.envs.config import SaliencySearchConfig, SaliencySearchOptions, default_config
 from saliency_gym.envs.engine import BatchedEngine, StepOutcome
+from saliency_gym.envs.reference import normalized_score, reference_scores
 from saliency_gym.envs.registration import register_envs
 from saliency_gym.envs.saliency import (
     SaliencyMaskEnv,
@@ -50,6 +51,8 @@ __all__ = [
     "SaliencySearchOptions",
     "StepOutcome",
     "default_config",
+    "normalized_score",
+    "reference_scores",
     "register_envs",
 ]
 

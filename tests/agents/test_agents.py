@@ -168,8 +168,11 @@ def test_shipped_agents_load_and_explain():
         images = saliency_gym.load_dataset(dataset, "test").arrays().images[:2]
         explanation = explainer.explain(images, [0, 1])
         assert explanation.maps.shape == (2, *images.shape[-2:])
-        # Pixel agents explain with no query; feature agents (open loop) with one per image.
-        assert explanation.queries == explainer.expected_queries() * 2 == (2 if policy.observe_features == "image" else 0)
+        # Pixel agents explain with no query; open-loop feature agents with one per image; closed-loop
+        # ones with one per step and one for the start (the substrate).
+        per_image = {"none": 0, "image": 1, "canvas": explainer._dummy.budget + 1}[policy.observe_features]
+        assert explanation.queries == explainer.expected_queries() * 2 == 2 * per_image
+        assert explainer.loop == ("closed" if policy.observe_features == "canvas" else "open")
 
 
 def test_greedy_lookahead_budget(shapes_classifier):

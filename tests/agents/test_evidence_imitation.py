@@ -114,3 +114,27 @@ def test_imitation_rejects_bad_settings(tmp_path):
         imitate("saliency_gym/SaliencyReveal-Shapes-v0", tmp_path / "x", temperature=0)
     with pytest.raises(ValueError):
         imitate("CartPole-v1", tmp_path / "y")
+
+
+def test_agent_benchmark_rows_and_paired_differences(tiny_run, tmp_path):
+    from saliency_gym.benchmarks.bench_evidence_agents import (
+        evaluate_agent,
+        main,
+        summarise,
+        to_markdown,
+    )
+
+    out, _, _ = tiny_run
+    result = evaluate_agent(str(out), images=6)
+    assert result["dataset"] == "shapes" and result["observe_features"] == "image"
+    rows = result["rows"]
+    assert set(rows) == {"agent, open loop (order)", "agent (mean map)", "centre", "gradcam", "random"}
+    assert rows["agent, open loop (order)"]["queries"] == 1 and rows["centre"]["queries"] == 0
+    entries = {e["method"]: e for e in summarise(result)}
+    agent = entries["agent, open loop (order)"]
+    diff = rows["agent, open loop (order)"]["insertion"] - rows["centre"]["insertion"]
+    assert agent["minus centre"] == pytest.approx(diff.mean())
+    assert "minus centre" not in entries["centre"]  # no row is compared with itself
+    assert "| shapes | reveal | centre |" in to_markdown(list(entries.values()))
+    assert main(["--agents", str(out), "--images", "4", "--out", str(tmp_path / "bench")]) == 0
+    assert (tmp_path / "bench" / "evidence_agents.md").is_file()

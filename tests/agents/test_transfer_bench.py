@@ -33,4 +33,18 @@ def test_init_from_refuses_another_algorithm_or_network(tmp_path):
         train_agent(env, "ppo", 64, out=tmp_path / "a", init_from="shapes_reveal", progress=False, n_envs=2)
     with pytest.raises(ValueError, match="do not fit this run's network"):
         train_agent(env, "maskable_ppo", 64, out=tmp_path / "b", init_from="shapes_reveal", progress=False, n_envs=2,
-                    env_kwargs={"observe_class": True})
+                    env_kwargs={"observe_features": "both", "observe_score": True})
+
+
+def test_init_from_keeps_the_source_network_and_observation(tmp_path):
+    from saliency_gym.agents.agent_checkpoints import load_agent_payload
+    from saliency_gym.agents.agent_training import train_agent
+    from saliency_gym.agents.pretrained import resolve_agent_path
+
+    env = "saliency_gym/SaliencyReveal-Shapes-v0"
+    result = train_agent(env, "maskable_ppo", 64, out=tmp_path / "c", init_from="shapes_reveal", progress=False, n_envs=2,
+                         checkpoint_every=0, eval_every=0)  # fmt: skip
+    payload = load_agent_payload(result.final_path)
+    source = load_agent_payload(resolve_agent_path("shapes_reveal"))
+    assert payload["env_kwargs"]["observe_features"] == source["env_kwargs"]["observe_features"] == "image"
+    assert payload["hyperparameters"]["policy_kwargs"] == source["hyperparameters"]["policy_kwargs"]
