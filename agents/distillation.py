@@ -91,6 +91,7 @@ __all__ = [
     "TrainingSet",
     "dagger_labels",
     "distill",
+    "load_explained_images",
     "distill_with_config",
     "policy_logits",
     "teacher_cache_key",
@@ -485,7 +486,7 @@ def _build_model(cfg: DistillConfig, device: str) -> tuple[Any, dict[str, Any], 
     return model, hyperparameters, env_kwargs
 
 
-def _load_images(env_config: SaliencySearchConfig, start: int, count: int) -> tuple[np.ndarray, np.ndarray]:
+def load_explained_images(env_config: SaliencySearchConfig, start: int, count: int) -> tuple[np.ndarray, np.ndarray]:
     """``count`` training images from ``start`` and their targets (the environment's target rule)."""
     data = env_config.data
     if start + count > len(data):
@@ -499,7 +500,7 @@ def _load_images(env_config: SaliencySearchConfig, start: int, count: int) -> tu
     elif isinstance(env_config.target, int):
         targets = np.full(count, env_config.target, np.int64)
     else:
-        raise ValueError(f"distillation explains fixed classes; the environment's target rule {env_config.target!r} is not supported")
+        raise ValueError(f"distillation and imitation explain fixed classes; the environment's target rule {env_config.target!r} is not supported")
     return images, np.asarray(targets, np.int64)
 
 
@@ -531,7 +532,7 @@ def _distill_locked(cfg: DistillConfig, out: Path, state_file: RunState) -> Dist
     env.close()
     if env_config.observe_score or env_config.observe_class:
         raise ValueError("distillation needs agents that observe image, canvas and chosen cells only (no observe_score / observe_class)")
-    images, targets = _load_images(env_config, 0, cfg.images + cfg.val_images)
+    images, targets = load_explained_images(env_config, 0, cfg.images + cfg.val_images)
     train = TrainingSet(env_config, images[: cfg.images], targets[: cfg.images])
     val = TrainingSet(env_config, images[cfg.images :], targets[cfg.images :])
 

@@ -48,6 +48,7 @@ from saliency_gym.agents.algorithms import (
     load_hyperparameters,
     split_hyperparameters,
 )
+from saliency_gym.agents.distillation import load_explained_images
 from saliency_gym.checkpoint import atomic_save, safe_load
 from saliency_gym.data import ArraySource
 from saliency_gym.envs.config import SaliencySearchConfig
@@ -328,24 +329,6 @@ def imitate(env_id: str, out: str | os.PathLike[str], **kwargs: Any) -> Imitatio
         return _imitate_locked(cfg, out_path, state_file)
 
 
-def _load_split(env: SaliencySearchConfig, start: int, count: int) -> tuple[np.ndarray, np.ndarray]:
-    """``count`` training images from ``start`` and the classes they are explained for."""
-    data = env.data
-    if start + count > len(data):
-        raise ValueError(f"{data.name} has {len(data)} training images; {start + count} were asked for (images + val_images)")
-    batch = data.get_batch(np.arange(start, start + count))
-    images = np.asarray(batch.images, np.float32)
-    if env.target == "predicted":
-        targets = env.classifier.predict(images, count=False).cpu().numpy()
-    elif env.target == "label":
-        targets = np.asarray(batch.labels, np.int64)
-    elif isinstance(env.target, int):
-        targets = np.full(count, env.target, np.int64)
-    else:
-        raise ValueError(f"imitation explains fixed classes; the target rule {env.target!r} is not supported")
-    return images, np.asarray(targets, np.int64)
-
-
 def _imitate_locked(cfg: ImitationConfig, out: Path, state_file: RunState) -> ImitationResult:
     from saliency_gym.envs.sb3 import SB3VecEnv
 
@@ -364,8 +347,8 @@ def _imitate_locked(cfg: ImitationConfig, out: Path, state_file: RunState) -> Im
         env_config: SaliencySearchConfig = venv.venv.config
         policy = model.policy
         optimizer = torch.optim.Adam(policy.parameters(), lr=cfg.learning_rate)
-        images, targets = _load_split(env_config, 0, cfg.images)
-        val_images, val_targets = _load_split(env_config, cfg.images, cfg.val_images)
+        images, targets = load_explained_images(env_config, 0, cfg.images)
+        val_images, val_targets = load_explained_images(env_config, cfg.images, cfg.val_images)
         train_config = fixed_image_config(env_config, images, targets)
         val_config = fixed_image_config(env_config, val_images, val_targets)
         history: list[dict[str, float]] = []
