@@ -221,3 +221,26 @@ def check_engine_arguments(args: argparse.Namespace) -> None:
     except ImportError as exc:
         raise ValueError(str(exc)) from None
     check_ray_address(args.address)
+
+
+def add_run_arguments(parser: argparse.ArgumentParser, *, config_help: str) -> None:
+    """The arguments of a resumable training run: ``--config``, ``--out``, ``--resume``,
+    ``--seed``, ``--threads``, ``--no-progress`` and ``--device`` (set up by :func:`start_run`)."""
+    parser.add_argument("--config", default=None, help=config_help)
+    parser.add_argument("--out", required=True, help="run folder")
+    parser.add_argument("--resume", action="store_true", help="continue from <out>/checkpoints/last.pt")
+    parser.add_argument("--seed", type=non_negative_int, default=0)
+    parser.add_argument("--threads", type=positive_int, default=None, help="torch intra-op threads")
+    parser.add_argument("--no-progress", action="store_true")
+    add_device_argument(parser)
+
+
+def start_run(args: argparse.Namespace) -> None:
+    """Check ``--out`` (never inside the installed package) and apply ``--threads``."""
+    import torch
+
+    from saliency_gym.runs import check_output_dir
+
+    check_output_dir(args.out, "run folder")
+    if args.threads:
+        torch.set_num_threads(args.threads)

@@ -11,21 +11,16 @@ from __future__ import annotations
 import argparse
 import sys
 
-from saliency_gym.cli.common import add_device_argument, non_negative_int, positive_int
+from saliency_gym.cli.common import (
+    add_run_arguments,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    start_run,
+)
 
 NAME = "distill"
 HELP = "distil the greedy look-ahead's cell orders into an agent (behaviour cloning, DAgger, RL fine-tuning)"
-
-
-def positive_float(text: str) -> float:
-    """A number > 0 (argparse type)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text!r}")
-    return value
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -64,25 +59,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--val-every", type=positive_int, default=1, help="epochs between validations")
     parser.add_argument("--teacher-batch", type=positive_int, default=32, help="images per batched teacher rollout")
     parser.add_argument("--algo", default="maskable_ppo", choices=("maskable_ppo", "ppo", "a2c"), help="the agent's algorithm (policy class, YAML)")
-    parser.add_argument("--config", default=None, help="YAML of hyperparameters layered over the shipped one")
-    parser.add_argument("--out", required=True, help="run folder")
-    parser.add_argument("--resume", action="store_true", help="continue from <out>/checkpoints/last.pt")
-    parser.add_argument("--seed", type=non_negative_int, default=0)
-    parser.add_argument("--threads", type=positive_int, default=None, help="torch intra-op threads")
-    parser.add_argument("--no-progress", action="store_true")
-    add_device_argument(parser)
+    add_run_arguments(parser, config_help="YAML of hyperparameters layered over the shipped one")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
     from saliency_gym.agents.distillation import distill
-    from saliency_gym.runs import TrainingInterrupted, check_output_dir
+    from saliency_gym.runs import TrainingInterrupted
 
-    check_output_dir(args.out, "run folder")
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    start_run(args)
     try:
         result = distill(
             args.env, args.out, teacher=args.teacher, lookahead=args.lookahead or None, images=args.images,

@@ -14,10 +14,11 @@ import argparse
 import sys
 
 from saliency_gym.cli.common import (
-    add_device_argument,
+    add_run_arguments,
     non_negative_int,
     positive_float,
     positive_int,
+    start_run,
 )
 
 NAME = "imitate"
@@ -59,25 +60,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--epochs", type=positive_int, default=defaults.epochs, help="fitting epochs per round")
     parser.add_argument("--batch-size", type=positive_int, default=defaults.batch_size)
     parser.add_argument("--lr", type=positive_float, default=defaults.learning_rate, help="Adam learning rate")
-    parser.add_argument("--config", default=None, help="YAML of hyperparameters layered over the shipped ppo_mask.yml")
-    parser.add_argument("--out", required=True, help="run folder")
-    parser.add_argument("--resume", action="store_true", help="continue from <out>/checkpoints/last.pt")
-    parser.add_argument("--seed", type=non_negative_int, default=0)
-    parser.add_argument("--threads", type=positive_int, default=None, help="torch intra-op threads")
-    parser.add_argument("--no-progress", action="store_true")
-    add_device_argument(parser)
+    add_run_arguments(parser, config_help="YAML of hyperparameters layered over the shipped ppo_mask.yml")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
     from saliency_gym.agents.evidence_imitation import imitate
-    from saliency_gym.runs import check_output_dir
 
-    check_output_dir(args.out, "run folder")
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    start_run(args)
     env_kwargs: dict[str, object] = {**OBSERVATIONS[args.observe], "observe_class": True}
     if args.grid is not None:
         env_kwargs["grid"] = args.grid

@@ -138,3 +138,18 @@ def test_agent_benchmark_rows_and_paired_differences(tiny_run, tmp_path):
     assert "| shapes | reveal | centre |" in to_markdown(list(entries.values()))
     assert main(["--agents", str(out), "--images", "4", "--out", str(tmp_path / "bench")]) == 0
     assert (tmp_path / "bench" / "evidence_agents.md").is_file()
+
+
+def test_imitate_command_trains_a_small_agent_and_refuses_shipped_folders(tmp_path, capsys):
+    from saliency_gym.agents.pretrained import PRETRAINED_DIR
+    from saliency_gym.cli.main import main
+
+    out = tmp_path / "cli_run"
+    args = ["imitate", "--env", "saliency_gym/SaliencyMask-Digits-v0", "--observe", "image", "--grid", "4",
+            "--images", "4", "--val-images", "2", "--dagger-rounds", "0", "--epochs", "1", "--no-progress"]  # fmt: skip
+    assert main([*args, "--out", str(out)]) == 0
+    assert "validation AUC" in capsys.readouterr().out
+    assert (out / "final.pt").is_file() and (out / "final.zip").is_file()
+    assert main([*args, "--out", str(PRETRAINED_DIR / "x")]) == 2
+    assert "inside the installed saliency_gym package" in capsys.readouterr().err
+    assert not (PRETRAINED_DIR / "x").exists()
