@@ -45,7 +45,7 @@ EXPECTED_CLASSES = {
 
 @pytest.fixture(scope="module")
 def all_photos() -> PhotosSource:
-    return PhotosSource("all")
+    return PhotosSource("all", collection="boxed")
 
 
 def test_samples_have_the_documented_shapes_ranges_labels_and_masks(
@@ -93,7 +93,7 @@ def test_masks_map_the_original_box_through_the_centre_crop(all_photos: PhotosSo
 
 
 def test_train_and_test_are_disjoint_by_photo_and_cover_all() -> None:
-    train, test = PhotosSource("train"), PhotosSource("test")
+    train, test = PhotosSource("train", collection="boxed"), PhotosSource("test", collection="boxed")
     assert set(train.photos).isdisjoint(test.photos)
     assert set(train.photos) | set(test.photos) == set(SPLIT_PHOTOS["all"])
     assert len(test) == 3 and len(train) == 5
@@ -108,9 +108,9 @@ def test_load_photo_reads_unlabelled_photos_too() -> None:
 
 
 def test_augmented_stream_is_deterministic_per_seed_and_index() -> None:
-    a = PhotosSource("train", augment=True, n=6, seed=3)
-    b = PhotosSource("train", augment=True, n=6, seed=3)
-    c = PhotosSource("train", augment=True, n=6, seed=4)
+    a = PhotosSource("train", collection="boxed", augment=True, n=6, seed=3)
+    b = PhotosSource("train", collection="boxed", augment=True, n=6, seed=3)
+    c = PhotosSource("train", collection="boxed", augment=True, n=6, seed=4)
     assert len(a) == 6
     for i in range(len(a)):
         sa, sb = a[i], b[i]
@@ -121,7 +121,7 @@ def test_augmented_stream_is_deterministic_per_seed_and_index() -> None:
     assert not np.array_equal(a[0].image, a[5].image)  # same photo (index % 5), another crop
     assert any(not np.array_equal(a[i].image, c[i].image) for i in range(len(a)))
     # A longer stream starts with the same views.
-    assert np.array_equal(PhotosSource("train", augment=True, n=50, seed=3)[2].image, a[2].image)
+    assert np.array_equal(PhotosSource("train", collection="boxed", augment=True, n=50, seed=3)[2].image, a[2].image)
 
 
 def _synthetic_photo(width: int = 300, height: int = 200) -> tuple[Image.Image, PhotoSpec]:
@@ -154,7 +154,7 @@ def test_augmented_source_flips_and_crops_mask_and_image_together(
 ) -> None:
     image, spec = _synthetic_photo()
     monkeypatch.setattr(photos_module, "_photo", lambda name: (image, spec))
-    source = PhotosSource("all", augment=True, n=24, seed=0)
+    source = PhotosSource("all", collection="boxed", augment=True, n=24, seed=0)
     flipped = 0
     for i in range(len(source)):
         sample = source[i]
@@ -167,7 +167,8 @@ def test_augmented_source_flips_and_crops_mask_and_image_together(
 
 def test_load_dataset_builds_photos() -> None:
     test = load_dataset("photos")
-    assert isinstance(test, PhotosSource) and test.split == "test" and len(test) == 3
+    assert isinstance(test, PhotosSource) and test.split == "test" and test.collection == "objects"
+    assert len(test) == 60
     train = load_dataset("photos", split="train", augment=True, n=8, seed=0)
     assert isinstance(train, PhotosSource) and train.augment and len(train) == 8
 
@@ -192,7 +193,7 @@ def test_bad_photo_name_and_index() -> None:
     with pytest.raises(ValueError, match="photo"):
         load_photo("lena")
     with pytest.raises(IndexError):
-        PhotosSource("test")[3]
+        PhotosSource("test", collection="boxed")[3]
 
 
 def test_missing_scikit_image_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -203,7 +204,7 @@ def test_missing_scikit_image_names_the_extra(monkeypatch: pytest.MonkeyPatch) -
 
     monkeypatch.setattr(importlib.util, "find_spec", find_spec)
     with pytest.raises(ImportError, match=r"saliency-gym\[imagenet\]"):
-        PhotosSource("test")
+        PhotosSource("test", collection="boxed")
 
 
 def test_an_imagenet_classifier_ranks_each_label_in_its_top5(all_photos: PhotosSource) -> None:

@@ -1,8 +1,17 @@
-"""*photos*: real photographs at 224x224 with ImageNet labels and hand-drawn evidence boxes.
+"""*photos*: real photographs at 224x224 with ImageNet labels, from four collections.
 
-A small real-world benchmark that needs no download: every photograph ships inside a wheel that
-is installed anyway (scikit-image's bundled data, scikit-learn's sample images, matplotlib's
-sample data). Each photo has an ImageNet-1k class id (the object it shows, in ImageNet's terms,
+Nothing is downloaded: every photograph ships inside a wheel, read where pip installed it.
+
+* ``objects`` (the default): 100 photos of distinct ImageNet classes, 40 train / 60 test;
+* ``masked``: 29 cat photos with object masks (pointing game, energy pointing game);
+* ``street``: 100 unlabelled street photos (training on the model's own predictions);
+* ``boxed``: the 8 photos below, with hand-drawn evidence boxes.
+
+The first three come from the ``ai-benchmark`` wheel (:mod:`saliency_gym.data.ai_benchmark_photos`
+says how they were labelled and masked). The rest of this docstring is about ``boxed``.
+
+The ``boxed`` photos ship inside wheels that are installed anyway (scikit-image's bundled data,
+scikit-learn's sample images, matplotlib's sample data). Each photo has an ImageNet-1k class id (the object it shows, in ImageNet's terms,
 not what some model predicts) and a bounding box of that object drawn by hand, which becomes the
 evidence mask.
 
@@ -58,12 +67,14 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from saliency_gym.data import ai_benchmark_photos as abp
 from saliency_gym.data.base import DataSource, Sample
 from saliency_gym.validation import check_choice, check_int
 
@@ -310,16 +321,107 @@ def photo_box_mask(name: str) -> np.ndarray:
     return boxes_mask(spec.boxes, centre_square_region(*image.size))
 
 
+Region = tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class PhotoEntry:
+    """One photo of a collection, as :class:`PhotosSource` reads it."""
+
+    name: str
+    """``"<collection>/<id>"``, e.g. ``"objects/17"`` or ``"boxed/chelsea"``."""
+    label: int
+    """ImageNet-1k class id (0, a placeholder, in the unlabelled ``street`` collection)."""
+    decode: Callable[[], Image.Image]
+    """The photo at its original size, RGB (cached by the collection)."""
+    evidence: Callable[[Image.Image, Region], np.ndarray] | None = None
+    """The ``(224, 224)`` evidence mask of a crop region, or ``None`` without masks."""
+    boxes: tuple[Box, ...] = ()
+    """Evidence boxes that a training crop keeps in view (see :func:`random_crop_region`)."""
+
+
+@functools.lru_cache(maxsize=256)
+def _decode_file(path: Path) -> Image.Image:
+    with Image.open(path) as file:
+        image = file.convert("RGB")
+    image.load()
+    return image
+
+
+def _boxed_entry(name: str) -> PhotoEntry:
+    _, spec = _photo(name)  # decodes now (cached): a missing package fails here, not mid-run
+    assert spec is not None
+    return PhotoEntry(
+        f"boxed/{name}", spec.label, lambda: _photo(name)[0],
+        lambda _image, region: boxes_mask(spec.boxes, region), spec.boxes,
+    )  # fmt: skip
+
+
+def _object_entry(index: int) -> PhotoEntry:
+    path = abp.photo_file("classification", index)
+    return PhotoEntry(f"objects/{index}", _class_id(abp.OBJECT_LABELS[index]), lambda: _decode_file(path))
+
+
+def _masked_entry(index: int) -> PhotoEntry:
+    path = abp.photo_file("segmentation", index)
+
+    def evidence(_image: Image.Image, region: Region) -> np.ndarray:
+        return abp.mask_in_region(abp.overlay_mask(index), region, PHOTO_SIZE)
+
+    return PhotoEntry(f"masked/{index}", _class_id(abp.masked_label(index)), lambda: _decode_file(path), evidence)
+
+
+def _street_entry(index: int) -> PhotoEntry:
+    path = abp.photo_file("enhancement", index)
+    return PhotoEntry(f"street/{index}", 0, lambda: _decode_file(path))
+
+
+def _class_id(name: str) -> int:
+    return imagenet_class_names().index(name)
+
+
+#: The photo collections and their splits (see the module docstring).
+COLLECTIONS: dict[str, dict[str, tuple[str, ...]]] = {
+    "objects": {split: tuple(map(str, ids)) for split, ids in abp.OBJECT_SPLITS.items()},
+    "masked": {"test": tuple(map(str, abp.MASKED_FILES)), "all": tuple(map(str, abp.MASKED_FILES))},
+    "boxed": SPLIT_PHOTOS,
+    "street": {"train": tuple(map(str, abp.STREET_FILES)), "all": tuple(map(str, abp.STREET_FILES))},
+}
+_ENTRY_MAKERS: dict[str, Callable[[str], PhotoEntry]] = {
+    "objects": lambda key: _object_entry(int(key)),
+    "masked": lambda key: _masked_entry(int(key)),
+    "boxed": _boxed_entry,
+    "street": lambda key: _street_entry(int(key)),
+}
+_COLLECTION_CODES = {"boxed": 0, "objects": 1, "masked": 2, "street": 3}
+DEFAULT_COLLECTION = "objects"
+
+
+def collection_photos(collection: str, split: str) -> tuple[PhotoEntry, ...]:
+    """The photos of ``collection``'s ``split``, in order (checks that every file is installed)."""
+    check_choice("collection", collection, COLLECTIONS)
+    splits = COLLECTIONS[collection]
+    if split not in splits:
+        raise ValueError(f"the {collection!r} photos have the splits {sorted(splits)}, not {split!r}")
+    return tuple(_ENTRY_MAKERS[collection](key) for key in splits[split])
+
+
 class PhotosSource(DataSource):
-    """Real photographs (224x224) with ImageNet labels and hand-drawn evidence boxes.
+    """Real photographs (224x224) with ImageNet labels, from four collections.
 
     Args:
-        split: ``"train"``, ``"test"`` or ``"all"``: the fixed partition by photo in
-            :data:`SPLIT_PHOTOS` (the module docstring gives the reasons).
+        split: which photos of the collection: ``"train"``, ``"test"`` or ``"all"`` (``masked``
+            has ``test``/``all``, ``street`` ``train``/``all``); fixed partitions by photo.
+        collection: ``"objects"`` (default: 100 photos of distinct ImageNet classes, 40 train /
+            60 test, no masks), ``"masked"`` (29 cat photos with object masks, for localisation),
+            ``"boxed"`` (the 8 photos of scikit-image, scikit-learn and matplotlib with hand-drawn
+            evidence boxes, 5 train / 3 test) or ``"street"`` (100 unlabelled street photos, for
+            training on the model's own predictions). See the module docstrings of
+            :mod:`saliency_gym.data.photos` and :mod:`saliency_gym.data.ai_benchmark_photos`.
         augment: ``False``: one sample per photo, the centre 224x224 view. ``True``: ``n`` random
             crops and flips of the split's photos, for training.
         n: number of augmented samples (default 256); only with ``augment=True``.
-        seed: seed of the augmentation; view ``i`` depends only on ``(seed, split, i)``.
+        seed: seed of the augmentation; view ``i`` depends only on ``(seed, collection, split, i)``.
 
     ``class_names`` are the 1,000 ImageNet-1k names, so labels are ImageNet class ids and any
     ImageNet classifier's logits line up with them. Photos are decoded on first use and cached
@@ -331,38 +433,44 @@ class PhotosSource(DataSource):
     image_shape = (3, PHOTO_SIZE, PHOTO_SIZE)
 
     def __init__(
-        self, split: str = "test", augment: bool = False, n: int | None = None, seed: int = 0
+        self,
+        split: str = "test",
+        augment: bool = False,
+        n: int | None = None,
+        seed: int = 0,
+        collection: str = DEFAULT_COLLECTION,
     ) -> None:
-        check_choice("split", split, SPLIT_PHOTOS)
         if not isinstance(augment, bool):
             raise TypeError(f"augment must be a bool, got {type(augment).__name__} ({augment!r})")
         self.seed = check_int("seed", seed, minimum=0)
+        entries = collection_photos(collection, split)  # fails now when a package or file is missing
         if augment:
             self.n = DEFAULT_AUGMENTED_N if n is None else check_int("n", n, minimum=1)
         elif n is not None:
             raise ValueError(
                 f"n={n!r} applies only to the augmented stream (augment=True); the plain "
-                f"{split!r} split has one sample per photo ({len(SPLIT_PHOTOS[split])})"
+                f"{split!r} split has one sample per photo ({len(entries)})"
             )
         else:
-            self.n = len(SPLIT_PHOTOS[split])
+            self.n = len(entries)
         self.split = split
+        self.collection = collection
         self.augment = augment
-        self.photos: tuple[str, ...] = SPLIT_PHOTOS[split]
-        for photo in self.photos:  # fail here, not at the first sample, when a package is missing
-            photo_path(photo)
+        self._entries = entries
+        self.photos: tuple[str, ...] = tuple(entry.name.split("/", 1)[1] for entry in entries)
+        self.has_label = collection != "street"
         self.class_names = imagenet_class_names()
         self._cache: dict[int, Sample] = {}
 
     @property
     def has_masks(self) -> bool:
-        return True
+        return self._entries[0].evidence is not None
 
     def __len__(self) -> int:
         return self.n
 
     def photo_name(self, index: int) -> str:
-        """The name of the photo sample ``index`` shows."""
+        """The name of the photo sample ``index`` shows (``"chelsea"``, ``"17"``, ...)."""
         return self.photos[self._check_index(index) % len(self.photos)]
 
     def __getitem__(self, index: int) -> Sample:
@@ -370,27 +478,33 @@ class PhotosSource(DataSource):
         cached = self._cache.get(index)
         if cached is not None:
             return cached
-        image, spec = _photo(self.photos[index % len(self.photos)])
-        assert spec is not None
+        entry = self._entries[index % len(self._entries)]
+        image = entry.decode()
+        flip = False
         if not self.augment:
             region = centre_square_region(*image.size)
-            pixels, mask = render_region(image, region), boxes_mask(spec.boxes, region)
         else:
-            rng = np.random.default_rng([self.seed, _SPLIT_CODES[self.split], index])
-            region = random_crop_region(rng, image.size[0], image.size[1], spec.boxes)
-            pixels, mask = render_region(image, region), boxes_mask(spec.boxes, region)
-            if rng.random() < 0.5:
-                pixels = np.ascontiguousarray(pixels[:, :, ::-1])
-                mask = np.ascontiguousarray(mask[:, ::-1])
+            key = [self.seed, _SPLIT_CODES[self.split], index]
+            if self.collection != "boxed":  # the boxed stream keeps the views it always had
+                key.insert(1, 10 + _COLLECTION_CODES[self.collection])
+            rng = np.random.default_rng(key)
+            region = random_crop_region(rng, image.size[0], image.size[1], entry.boxes)
+            flip = bool(rng.random() < 0.5)
+        pixels = render_region(image, region)
+        mask = entry.evidence(image, region) if entry.evidence is not None else None
+        if flip:
+            pixels = np.ascontiguousarray(pixels[:, :, ::-1])
+            mask = None if mask is None else np.ascontiguousarray(mask[:, ::-1])
         pixels.flags.writeable = False
-        mask.flags.writeable = False
-        sample = Sample(pixels, spec.label, mask)
+        if mask is not None:
+            mask.flags.writeable = False
+        sample = Sample(pixels, entry.label, mask)
         if not self.augment:
             self._cache[index] = sample
         return sample
 
     def __repr__(self) -> str:
         return (
-            f"PhotosSource(split={self.split!r}, augment={self.augment}, n={self.n}, "
-            f"seed={self.seed}, photos={list(self.photos)})"
+            f"PhotosSource(collection={self.collection!r}, split={self.split!r}, "
+            f"augment={self.augment}, n={self.n}, seed={self.seed}, photos={len(self.photos)})"
         )
