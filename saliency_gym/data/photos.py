@@ -349,7 +349,8 @@ def _decode_file(path: Path) -> Image.Image:
 
 
 def _boxed_entry(name: str) -> PhotoEntry:
-    _, spec = _photo(name)  # decodes now (cached): a missing package fails here, not mid-run
+    photo_path(name)  # a missing package fails here, not at the first sample
+    _, spec = _photo(name)
     assert spec is not None
     return PhotoEntry(
         f"boxed/{name}", spec.label, lambda: _photo(name)[0],
