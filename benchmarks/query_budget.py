@@ -28,6 +28,8 @@ Usage: ``saliency-gym bench --dataset photos [--quick]`` or
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -36,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from tqdm.auto import tqdm
 
 from saliency_gym.benchmarks.priors import (
@@ -43,13 +46,19 @@ from saliency_gym.benchmarks.priors import (
     mean_map_label,
     mean_maps,
     paired_columns,
+    paired_difference,
     paired_markdown,
 )
-from saliency_gym.benchmarks.suite import mean_ci, write_tables
+from saliency_gym.benchmarks.suite import format_seconds, mean_ci, seconds_summary, write_tables
 from saliency_gym.classifier import FrozenClassifier
 from saliency_gym.data import DataSource, load_dataset
 from saliency_gym.explainers import Explainer, make_explainer
-from saliency_gym.metrics import deletion_curve, insertion_curve
+from saliency_gym.metrics import (
+    deletion_curve,
+    energy_pointing_game,
+    insertion_curve,
+    pointing_game,
+)
 from saliency_gym.runs import check_output_dir
 
 
@@ -61,20 +70,27 @@ class BudgetPlan:
     occlusion: tuple[tuple[int, int], ...]  # (window, stride) in pixels
     greedy_steps: tuple[int, ...]  # look-ahead steps m; 0 means every step
     gradients: tuple[str, ...]
-    curve_step: int  # pixels per insertion/deletion step (RISE: 224 at 224x224)
+    curve_step: int  # pixels per insertion/deletion step (RExL: 1,792 at 224x224, 28 steps)
     grid: int = 7
+    #: Methods explained on the first ``n`` images only (their rows pair with the others on those
+    #: images): RISE-4,000 costs ~100 s per photo on 2 CPU cores.
+    image_limits: tuple[tuple[str, int], ...] = ()
 
 
 PLANS = {
     "quick": BudgetPlan(rise_masks=(50,), occlusion=((56, 56),), greedy_steps=(1,), gradients=("gradcam",), curve_step=3584),
     "full": BudgetPlan(
-        rise_masks=(50, 100, 250, 500, 1000, 4000),
-        occlusion=((56, 56), (32, 32), (32, 16)),
-        greedy_steps=(1, 2, 3, 0),
-        gradients=("gradcam", "gradient", "integrated_gradients"),
-        curve_step=448,
+        rise_masks=(50, 500, 4000),
+        occlusion=((56, 56), (32, 16)),
+        greedy_steps=(1, 2, 3),
+        gradients=("gradcam", "gradient", "input_x_gradient", "integrated_gradients"),
+        curve_step=1792,
+        image_limits=(("rise-4000", 20),),
     ),
 }
+
+#: The row every other row is paired with (per image, same photos): the usual one-pass baseline.
+REFERENCE = "gradcam"
 
 
 @dataclass
@@ -87,7 +103,20 @@ class BudgetResult:
     insertion_ci: float
     deletion_auc: float
     deletion_ci: float
-    seconds_per_image: float
+    seconds_median: float
+    seconds_q1: float
+    seconds_q3: float
+    # Paired with Grad-CAM (every row but Grad-CAM's): per image, this row minus Grad-CAM.
+    insertion_minus_gradcam: float | None = None
+    insertion_minus_gradcam_ci: float | None = None
+    deletion_minus_gradcam: float | None = None
+    deletion_minus_gradcam_ci: float | None = None
+    # Localisation on the masked photos (mean and 95% CI over them), when they were given.
+    localisation_images: int = 0
+    pointing_game: float | None = None
+    pointing_game_ci: float | None = None
+    energy_pointing_game: float | None = None
+    energy_pointing_game_ci: float | None = None
     # Paired differences (agents only): per image, this row minus the reference, mean and 95% CI.
     insertion_minus_centre: float | None = None
     insertion_minus_centre_ci: float | None = None
@@ -116,6 +145,8 @@ def budget_methods(classifier: FrozenClassifier, plan: BudgetPlan, agents: Seque
         ("random", "random map", partial(make_explainer, "random", classifier)),
         (PRIOR, CENTRE, partial(make_explainer, "centre", classifier)),
     ]
+    for name in plan.gradients:
+        methods.append(("gradients", name, partial(make_explainer, name, classifier)))
     for n in plan.rise_masks:
         methods.append(("RISE", f"rise-{n}", partial(make_explainer, "rise", classifier, n_masks=n)))
     for window, stride in plan.occlusion:
@@ -128,13 +159,87 @@ def budget_methods(classifier: FrozenClassifier, plan: BudgetPlan, agents: Seque
             return PolicyExplainer(classifier, GreedyPolicy(None if m == 0 else m), grid=plan.grid, name=label)
 
         methods.append(("greedy look-ahead", label, greedy))
-    for name in plan.gradients:
-        methods.append(("gradients", name, partial(make_explainer, name, classifier)))
     for agent in agents:
         for scoring in ("order", "gain"):
             label = f"{Path(agent).stem}-{scoring}"
             methods.append((f"agent ({scoring} scoring)", label, partial(PolicyExplainer, classifier, agent, grid=plan.grid, scoring=scoring, name=label)))
     return methods
+
+
+class MapCache:
+    """Each method's maps, queries and seconds per image in ``<folder>/<method>.npz``, so a stopped
+    run resumes where it was (RISE-4,000 on 60 photos is most of an hour on 2 cores).
+
+    ``fingerprint`` (classifier, data, explained classes) is written beside the maps; a folder
+    whose fingerprint differs is refused rather than mixed. Partial results are saved at most
+    every ``every`` seconds (atomically: a temporary file renamed over the old one)."""
+
+    def __init__(self, folder: Path, fingerprint: dict[str, Any], every: float = 20.0) -> None:
+        self.folder, self.every = folder, every
+        folder.mkdir(parents=True, exist_ok=True)
+        stamp = folder / "fingerprint.json"
+        if stamp.exists():
+            if json.loads(stamp.read_text()) != fingerprint:
+                raise ValueError(
+                    f"{folder} holds the maps of another benchmark run (other model, photos or classes); "
+                    "pass another --out, or delete that folder to start again"
+                )
+        else:
+            stamp.write_text(json.dumps(fingerprint))
+
+    def _path(self, label: str) -> Path:
+        return self.folder / (label.replace("/", "_").replace(" ", "_") + ".npz")
+
+    def load(self, label: str) -> dict[str, np.ndarray]:
+        path = self._path(label)
+        if not path.exists():
+            return {"maps": np.zeros((0,)), "queries": np.zeros(0), "seconds": np.zeros(0)}
+        with np.load(path) as saved:
+            return {key: saved[key] for key in ("maps", "queries", "seconds")}
+
+    def scores(self, label: str, key: str, compute: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+        """Per-image scores of ``label``'s cached maps under ``key`` (e.g. the curve step), computed
+        once by ``compute`` and kept beside the maps."""
+        path = self._path(label).with_suffix(f".{key}.npz")
+        if path.exists():
+            with np.load(path) as saved:
+                return {name: saved[name] for name in saved.files}
+        values = compute()
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(tmp, **values)  # type: ignore[arg-type]  # numpy's stub types **kwds as its `allow_pickle`
+        os.replace(tmp, path)
+        return values
+
+    def save(self, label: str, maps: list[np.ndarray], queries: list[float], seconds: list[float]) -> None:
+        path = self._path(label)
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(tmp, maps=np.concatenate(maps), queries=np.asarray(queries), seconds=np.asarray(seconds))
+        os.replace(tmp, path)
+
+
+def explain_each(
+    explainer: Explainer, x: np.ndarray, targets: np.ndarray, cache: MapCache, label: str, progress: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``maps (N, H, W)``, queries and seconds per image: one ``explain`` call per image (the
+    per-image cost is what is measured), resuming from the cache."""
+    saved = cache.load(label)
+    done = len(saved["queries"])
+    maps = [saved["maps"]] if done else []
+    queries, seconds = list(saved["queries"]), list(saved["seconds"])
+    last = time.monotonic()
+    for i in tqdm(range(done, len(x)), desc=label, unit="image", leave=False, disable=not progress or done == len(x)):
+        explanation = explainer.explain(x[i : i + 1], targets[i : i + 1])
+        maps.append(np.asarray(explanation.maps, np.float32))
+        queries.append(float(explanation.queries))
+        seconds.append(float(explanation.seconds))
+        if time.monotonic() - last > cache.every or i == len(x) - 1:
+            cache.save(label, maps, queries, seconds)
+            last = time.monotonic()
+    return np.concatenate(maps)[: len(x)], np.asarray(queries[: len(x)]), np.asarray(seconds[: len(x)])
+
+
+def _fingerprint(classifier: FrozenClassifier, data: DataSource, n: int, targets: np.ndarray) -> dict[str, Any]:
+    return {"classifier": classifier.name, "data": repr(data), "images": n, "targets": [int(t) for t in targets]}
 
 
 def run_query_budget(
@@ -145,13 +250,20 @@ def run_query_budget(
     images: int | None = None,
     agents: Sequence[str] = (),
     families: Sequence[str] | None = None,
+    localisation: DataSource | None = None,
+    localisation_max_queries: int = 1000,
     out: str | Path = "bench_output/query_budget",
     progress: bool = True,
 ) -> list[BudgetResult]:
-    """Explain the first ``images`` of ``data`` with every method of the plan ``size`` (only those
-    of ``families``, e.g. ``["RISE", "agent (order scoring)"]``, when given) and write
-    ``budget.md``, ``budget.csv``, ``budget.json`` and ``budget.png`` to ``out``.
+    """Explain the first ``images`` of ``data`` (and of ``localisation``, photos with evidence
+    masks; methods that cost more than ``localisation_max_queries`` per image skip them) with
+    every method of the plan ``size`` (only those of ``families``, e.g.
+    ``["RISE", "agent (order scoring)"]``, when given) and write ``budget.md``, ``budget.csv``,
+    ``budget.json`` and ``budget.png`` to ``out``; maps are cached in ``out/maps*`` so a stopped
+    run resumes.
 
+    On ``data`` the explained class is the model's top-1 (RISE's evaluation: faithfulness is about
+    what the model does); on ``localisation`` it is the label (the mask shows the labelled object).
     The priors come with the agents: when an agent family is kept, the ``"prior"`` family is too,
     and each agent's mean map is scored after it (see the module docstring)."""
     if size not in PLANS:
@@ -161,11 +273,18 @@ def run_query_budget(
     n = len(data) if images is None else min(int(images), len(data))
     if n < 1:
         raise ValueError("the benchmark needs at least one image")
-    batch = data.get_batch(np.arange(n))
-    x = batch.images
-    # The explained class is the model's top-1 prediction (as in RISE's evaluation), not the label:
-    # faithfulness is about what the model does, and a wrong top-1 is still what it saw.
+    if localisation is not None and not localisation.has_masks:
+        raise ValueError(f"localisation data must have evidence masks; {localisation!r} has none")
+    x = data.get_batch(np.arange(n)).images
     targets = classifier.predict(x, count=False).cpu().numpy()
+    cache = MapCache(out / "maps", _fingerprint(classifier, data, n, targets))
+    loc: tuple[np.ndarray, np.ndarray, np.ndarray, MapCache] | None = None
+    if localisation is not None:
+        m = len(localisation) if images is None else min(int(images), len(localisation))
+        batch = localisation.get_batch(np.arange(m))
+        assert batch.masks is not None
+        loc_targets = np.asarray(batch.labels, np.int64)
+        loc = (batch.images, loc_targets, batch.masks, MapCache(out / "maps_masked", _fingerprint(classifier, localisation, m, loc_targets)))
     results: list[BudgetResult] = []
     start = time.perf_counter()
     methods = budget_methods(classifier, plan, agents)
@@ -177,50 +296,97 @@ def run_query_budget(
         kept = set(families) | ({PRIOR} if any(_is_agent(f) for f in families) else set())
         methods = [m for m in methods if m[0] in kept]
     per_image: dict[str, dict[str, np.ndarray]] = {}
+    limits = {label: min(k, n) for label, k in plan.image_limits}
 
-    def score(family: str, label: str, maps_all: np.ndarray, queries: float, seconds: float) -> None:
+    def curves(maps_all: np.ndarray) -> dict[str, np.ndarray]:
+        k = len(maps_all)  # a limited method's maps cover the first k images
         with classifier.uncounted():
-            ins = insertion_curve(classifier, x, maps_all, targets, step=plan.curve_step)
-            dele = deletion_curve(classifier, x, maps_all, targets, step=plan.curve_step)
-        per_image[label] = {"insertion": ins.auc, "deletion": dele.auc}
-        (ins_mean, ins_ci), (del_mean, del_ci) = mean_ci(ins.auc), mean_ci(dele.auc)
-        results.append(BudgetResult(family, label, n, queries, ins_mean, ins_ci, del_mean, del_ci, seconds))
+            ins = insertion_curve(classifier, x[:k], maps_all, targets[:k], step=plan.curve_step)
+            dele = deletion_curve(classifier, x[:k], maps_all, targets[:k], step=plan.curve_step)
+        return {"insertion": ins.auc, "deletion": dele.auc}
+
+    def score(family: str, label: str, maps_all: np.ndarray, queries: np.ndarray, seconds: np.ndarray, loc_maps: np.ndarray | None) -> None:
+        aucs = cache.scores(label, f"step{plan.curve_step}_n{len(maps_all)}", partial(curves, maps_all))
+        per_image[label] = aucs
+        (ins_mean, ins_ci), (del_mean, del_ci) = mean_ci(aucs["insertion"]), mean_ci(aucs["deletion"])
+        median, q1, q3 = seconds_summary(seconds)
+        row = BudgetResult(family, label, len(maps_all), float(np.mean(queries)), ins_mean, ins_ci, del_mean, del_ci, median, q1, q3)
+        if loc is not None and loc_maps is not None:
+            masks = loc[2]
+            (row.pointing_game, row.pointing_game_ci) = mean_ci(pointing_game(loc_maps, masks))
+            (row.energy_pointing_game, row.energy_pointing_game_ci) = mean_ci(energy_pointing_game(loc_maps, masks))
+            row.localisation_images = len(masks)
+        results.append(row)
 
     bar = tqdm(methods, desc="query budget", unit="method", disable=not progress, dynamic_ncols=True)
     for family, label, factory in bar:
         bar.set_postfix_str(label)
         explainer = factory()
-        maps, queries, seconds = [], [], []
-        for i in range(n):  # one image per call: the per-image cost is what is measured
-            explanation = explainer.explain(x[i : i + 1], targets[i : i + 1])
-            maps.append(explanation.maps)
-            queries.append(explanation.queries)
-            seconds.append(explanation.seconds)
-        maps_all = np.concatenate(maps)
-        score(family, label, maps_all, float(np.mean(queries)), float(np.mean(seconds)))
+        k = limits.get(label, n)
+        maps_all, queries, seconds = explain_each(explainer, x[:k], targets[:k], cache, label, progress)
+        localise = loc is not None and explainer.expected_queries() <= localisation_max_queries
+        loc_maps = explain_each(explainer, loc[0], loc[1], loc[3], label, progress)[0] if localise and loc is not None else None
+        score(family, label, maps_all, queries, seconds, loc_maps)
         if _is_agent(family):  # the agent's own prior: its mean map, given to every image
-            score(PRIOR, mean_map_label(label), mean_maps(maps_all), 0.0, 0.0)
-    results = [replace(r, **paired_columns(r.method, per_image)) if _is_agent(r.family) else r for r in results]
+            zero = np.zeros(len(maps_all))
+            score(PRIOR, mean_map_label(label), mean_maps(maps_all), zero, zero, None if loc_maps is None else mean_maps(loc_maps))
+    results = [_with_pairs(r, per_image) for r in results]
     meta = {
-        "classifier": classifier.name, "data": getattr(data, "name", "data"), "images": n, "size": size,
-        "curve_step": plan.curve_step, "seconds": time.perf_counter() - start, "device": str(classifier.device),
+        "classifier": classifier.name, "data": repr(data), "images": n, "size": size,
+        "localisation": None if localisation is None else repr(localisation),
+        "localisation_max_queries": localisation_max_queries,
+        "curve_step": plan.curve_step, "insertion_substrate": "blur", "deletion_substrate": "zeros",
+        "explained_class": "top-1 prediction (localisation: the label)", "reference": REFERENCE,
+        "seconds": time.perf_counter() - start, "device": str(classifier.device), "torch_threads": torch.get_num_threads(),
     }  # fmt: skip
     write_results(results, meta, out)
     return results
 
 
+def _with_pairs(row: BudgetResult, per_image: dict[str, dict[str, np.ndarray]]) -> BudgetResult:
+    """``row`` with its paired columns: against Grad-CAM for every row, and against the centre
+    prior and its own mean map for the agents."""
+    changes: dict[str, Any] = paired_columns(row.method, per_image) if _is_agent(row.family) else {}
+    reference = per_image.get(REFERENCE)
+    if reference is not None and row.method != REFERENCE:
+        for metric in ("insertion", "deletion"):
+            mine = per_image[row.method][metric]
+            mean, ci = paired_difference(mine, reference[metric][: len(mine)])  # a limited row: its images
+            changes[f"{metric}_minus_gradcam"], changes[f"{metric}_minus_gradcam_ci"] = mean, ci
+    return replace(row, **changes)
+
+
+def _seconds_cell(r: BudgetResult) -> str:
+    """Median seconds per image and the interquartile range (:func:`format_seconds`): the first
+    image of a method pays one-off set-up, so a mean ± t-interval would mislead."""
+    return format_seconds(r.seconds_median, r.seconds_q1, r.seconds_q3)
+
+
+def _pm(mean: float | None, ci: float | None, signed: bool = False) -> str:
+    if mean is None or not np.isfinite(mean):
+        return ""
+    return f"{mean:+.3f} ± {ci:.3f}" if signed else f"{mean:.3f} ± {ci:.3f}"
+
+
 def to_markdown(results: Sequence[BudgetResult]) -> str:
-    """The table; the agents' paired columns (agent − centre, agent − own mean map) appear when an
-    agent was benchmarked."""
+    """The table: insertion and deletion (mean ± 95% CI over photos), each paired with Grad-CAM
+    (per photo, mean ± 95% CI), the pointing games on the masked photos, queries and seconds per
+    image; the agents' paired columns (agent − centre, agent − own mean map) appear when an agent
+    was benchmarked."""
     header, separator, paired = paired_markdown(results)
+    localised = any(r.localisation_images for r in results)
+    loc_header = " pointing game ↑ | energy pointing game ↑ |" if localised else ""
     lines = [
-        "| family | method | queries / image | insertion AUC ↑ | deletion AUC ↓ | seconds / image |" + header,
-        "|---|---|---:|---:|---:|---:|" + separator,
+        "| family | method | queries / image | insertion AUC ↑ | insertion − Grad-CAM ↑ | deletion AUC ↓ | "
+        "deletion − Grad-CAM ↓ |" + loc_header + " seconds / image, median (IQR) |" + header,
+        "|---|---|---:|---:|---:|---:|---:|" + ("---:|---:|" if localised else "") + "---:|" + separator,
     ]
     for r, extra in zip(results, paired, strict=True):
+        loc_cells = f" {_pm(r.pointing_game, r.pointing_game_ci)} | {_pm(r.energy_pointing_game, r.energy_pointing_game_ci)} |" if localised else ""
         lines.append(
-            f"| {r.family} | {r.method} | {r.queries_per_image:,.0f} | {r.insertion_auc:.3f} ± {r.insertion_ci:.3f} | "
-            f"{r.deletion_auc:.3f} ± {r.deletion_ci:.3f} | {r.seconds_per_image:.2f} |" + extra
+            f"| {r.family} | {r.method} | {r.queries_per_image:,.0f} | {_pm(r.insertion_auc, r.insertion_ci)} | "
+            f"{_pm(r.insertion_minus_gradcam, r.insertion_minus_gradcam_ci, True)} | {_pm(r.deletion_auc, r.deletion_ci)} | "
+            f"{_pm(r.deletion_minus_gradcam, r.deletion_minus_gradcam_ci, True)} |{loc_cells} {_seconds_cell(r)} |" + extra
         )
     return "\n".join(lines) + "\n"
 
@@ -260,30 +426,40 @@ def plot_budget(results: Sequence[BudgetResult], path: Path, title: str = "") ->
     return path
 
 
+def photo_sets(split: str = "test") -> tuple[DataSource, DataSource]:
+    """The benchmark's photos: the ``objects`` collection's ``split`` (60 held-out photos) and the
+    29 masked cat photos for localisation."""
+    return load_dataset("photos", split=split), load_dataset("photos", split="test", collection="masked")
+
+
+def shipped_photo_agents() -> list[str]:
+    """The shipped agents trained on photos (their names start with ``photos_``)."""
+    from saliency_gym.agents.pretrained import shipped_agents
+
+    return [name for name in shipped_agents() if name.startswith("photos_")]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="CI size: one image, one point per family")
     parser.add_argument("--images", type=int, default=None, help="images to explain (default: all of the split)")
-    parser.add_argument("--split", default="test", help="photos split (default: the held-out test photos)")
+    parser.add_argument("--split", default="test", help="split of the object photos (default: the 60 held-out ones)")
     parser.add_argument("--agents", nargs="*", default=None, help="trained agents (shipped names or checkpoint paths; default: the shipped photos agents)")
     parser.add_argument("--families", nargs="*", default=None, help="only these method families (e.g. RISE occlusion)")
+    parser.add_argument("--no-localisation", action="store_true", help="skip the masked photos (pointing game)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default="bench_output/query_budget")
     args = parser.parse_args(argv)
-    import torch
-
     from saliency_gym.zoo import load_classifier
 
     torch.set_num_threads(args.threads)
     classifier = load_classifier("efficientnet_lite0", device=args.device)
-    data = load_dataset("photos", split=args.split)
-    if args.agents is None:
-        from saliency_gym.agents.pretrained import shipped_agents
-
-        args.agents = [name for name in shipped_agents() if name.startswith("photos_")]
+    data, masked = photo_sets(args.split)
+    agents = shipped_photo_agents() if args.agents is None else args.agents
     results = run_query_budget(classifier, data, size="quick" if args.quick else "full", images=1 if args.quick and args.images is None else args.images,
-                               agents=args.agents, families=args.families, out=args.out)  # fmt: skip
+                               agents=agents, families=args.families, localisation=None if args.no_localisation else masked,
+                               out=args.out)  # fmt: skip
     print(to_markdown(results))
     return 0
 

@@ -47,3 +47,36 @@ def test_query_budget_rejects_bad_arguments(tmp_path):
     data = load_dataset("shapes", "test", n=2)
     with pytest.raises(ValueError, match="size"):
         run_query_budget(FrozenClassifier.__new__(FrozenClassifier), data, size="huge", out=tmp_path)
+
+
+def test_query_budget_resumes_limits_and_localises(tmp_path, monkeypatch):
+    """A second run reads every map and score from the cache (no classifier query); a limited
+    method is explained on its first images only and paired with Grad-CAM on those; localisation
+    rows come from the masked data; another run's folder is refused."""
+    from saliency_gym.benchmarks import query_budget as qb
+    from saliency_gym.data import load_dataset
+    from saliency_gym.zoo import load_classifier
+
+    plan = qb.BudgetPlan(rise_masks=(20,), occlusion=((8, 8),), greedy_steps=(1,), gradients=("gradcam",),
+                         curve_step=64, grid=4, image_limits=(("rise-20", 2),))  # fmt: skip
+    monkeypatch.setitem(qb.PLANS, "quick", plan)
+    classifier = load_classifier("shapes", device="cpu")
+    data, masked = load_dataset("shapes", "test", n=3), load_dataset("shapes", "test", n=4)
+    out = tmp_path / "budget"
+    first = {r.method: r for r in qb.run_query_budget(classifier, data, localisation=masked, out=out, progress=False)}
+    assert first["rise-20"].images == 2 and first["gradcam"].images == 3
+    assert first["rise-20"].queries_per_image == 20 and first["occlusion-8/8"].queries_per_image == 16 + 1
+    assert all(r.localisation_images == 4 for r in first.values())
+    assert first["gradcam"].insertion_minus_gradcam is None
+    # the paired difference of the limited row uses Grad-CAM's AUCs on the same two images
+    cache = qb.MapCache(out / "maps", json.loads((out / "maps" / "fingerprint.json").read_text()))
+    rise = cache.scores("rise-20", "step64_n2", dict)
+    gradcam = cache.scores("gradcam", "step64_n3", dict)
+    assert first["rise-20"].insertion_minus_gradcam == pytest.approx(float((rise["insertion"] - gradcam["insertion"][:2]).mean()))
+    # resumed: every map and score is read back, so the classifier is never asked again
+    classifier.reset_queries()
+    second = {r.method: r for r in qb.run_query_budget(classifier, data, localisation=masked, out=out, progress=False)}
+    assert classifier.queries == 0
+    assert {m: r.insertion_auc for m, r in second.items()} == {m: r.insertion_auc for m, r in first.items()}
+    with pytest.raises(ValueError, match="another benchmark run"):
+        qb.run_query_budget(classifier, load_dataset("shapes", "test", n=2), out=out, progress=False)

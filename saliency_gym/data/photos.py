@@ -76,12 +76,14 @@ from PIL import Image
 
 from saliency_gym.data import ai_benchmark_photos as abp
 from saliency_gym.data.base import DataSource, Sample
+from saliency_gym.models.imagenet import (  # the ImageNet names' one home, re-exported here
+    IMAGENET_CLASSES_FILE,  # noqa: F401
+    imagenet_class_names,
+)
 from saliency_gym.validation import check_choice, check_int
 
 #: Side of the square images.
 PHOTO_SIZE = 224
-#: Files of the 1,000 ImageNet-1k class names (torchvision's order), one per line.
-IMAGENET_CLASSES_FILE = Path(__file__).resolve().parent / "imagenet_classes.txt"
 _EXTRA_HINT = "pip install 'saliency-gym[imagenet]'"
 
 #: Where each photo lives: ``name -> (package, path inside the package)``.
@@ -165,16 +167,6 @@ CROP_SCALE: tuple[float, float] = (0.5, 1.0)
 CROP_RATIO: tuple[float, float] = (3 / 4, 4 / 3)
 MIN_BOX_FRACTION = 0.6
 DEFAULT_AUGMENTED_N = 256
-
-
-@functools.lru_cache(maxsize=1)
-def imagenet_class_names() -> tuple[str, ...]:
-    """The 1,000 ImageNet-1k class names indexed by class id (``[285]`` is ``"Egyptian cat"``)."""
-    lines = IMAGENET_CLASSES_FILE.read_text(encoding="utf-8").splitlines()
-    names = tuple(line.strip() for line in lines if line.strip())
-    if len(names) != 1000:  # a damaged installation, not a user error
-        raise RuntimeError(f"{IMAGENET_CLASSES_FILE} holds {len(names)} class names, expected 1000")
-    return names
 
 
 def photo_path(name: str) -> Path:
@@ -399,12 +391,20 @@ DEFAULT_COLLECTION = "objects"
 
 
 def collection_photos(collection: str, split: str) -> tuple[PhotoEntry, ...]:
-    """The photos of ``collection``'s ``split``, in order (checks that every file is installed)."""
-    check_choice("collection", collection, COLLECTIONS)
-    splits = COLLECTIONS[collection]
-    if split not in splits:
-        raise ValueError(f"the {collection!r} photos have the splits {sorted(splits)}, not {split!r}")
-    return tuple(_ENTRY_MAKERS[collection](key) for key in splits[split])
+    """The photos of ``collection``'s ``split``, in order (checks that every file is installed).
+
+    ``collection`` may join several with ``+`` (``"objects+street"``: the 40 training object
+    photos, then the 100 street photos), each taking its own ``split``."""
+    if not isinstance(collection, str):
+        raise TypeError(f"collection must be a str, got {type(collection).__name__}")
+    entries: list[PhotoEntry] = []
+    for part in collection.split("+"):
+        check_choice("collection", part, COLLECTIONS)
+        splits = COLLECTIONS[part]
+        if split not in splits:
+            raise ValueError(f"the {part!r} photos have the splits {sorted(splits)}, not {split!r}")
+        entries += [_ENTRY_MAKERS[part](key) for key in splits[split]]
+    return tuple(entries)
 
 
 class PhotosSource(DataSource):
@@ -417,7 +417,8 @@ class PhotosSource(DataSource):
             60 test, no masks), ``"masked"`` (29 cat photos with object masks, for localisation),
             ``"boxed"`` (the 8 photos of scikit-image, scikit-learn and matplotlib with hand-drawn
             evidence boxes, 5 train / 3 test) or ``"street"`` (100 unlabelled street photos, for
-            training on the model's own predictions). See the module docstrings of
+            training on the model's own predictions); ``"a+b"`` joins collections (the photos
+            agent trains on ``"objects+street"``, split ``train``). See the module docstrings of
             :mod:`saliency_gym.data.photos` and :mod:`saliency_gym.data.ai_benchmark_photos`.
         augment: ``False``: one sample per photo, the centre 224x224 view. ``True``: ``n`` random
             crops and flips of the split's photos, for training.
@@ -458,14 +459,16 @@ class PhotosSource(DataSource):
         self.collection = collection
         self.augment = augment
         self._entries = entries
-        self.photos: tuple[str, ...] = tuple(entry.name.split("/", 1)[1] for entry in entries)
-        self.has_label = collection != "street"
+        self.photos: tuple[str, ...] = tuple(
+            entry.name if "+" in collection else entry.name.split("/", 1)[1] for entry in entries
+        )
+        self.has_label = "street" not in collection.split("+")
         self.class_names = imagenet_class_names()
         self._cache: dict[int, Sample] = {}
 
     @property
     def has_masks(self) -> bool:
-        return self._entries[0].evidence is not None
+        return all(entry.evidence is not None for entry in self._entries)
 
     def __len__(self) -> int:
         return self.n
@@ -485,10 +488,8 @@ class PhotosSource(DataSource):
         if not self.augment:
             region = centre_square_region(*image.size)
         else:
-            key = [self.seed, _SPLIT_CODES[self.split], index]
-            if self.collection != "boxed":  # the boxed stream keeps the views it always had
-                key.insert(1, 10 + _COLLECTION_CODES[self.collection])
-            rng = np.random.default_rng(key)
+            codes = [] if self.collection == "boxed" else [10 + _COLLECTION_CODES[p] for p in self.collection.split("+")]
+            rng = np.random.default_rng([self.seed, *codes, _SPLIT_CODES[self.split], index])  # boxed: as it always was
             region = random_crop_region(rng, image.size[0], image.size[1], entry.boxes)
             flip = bool(rng.random() < 0.5)
         pixels = render_region(image, region)

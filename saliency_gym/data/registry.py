@@ -22,6 +22,9 @@ _BUILTIN: dict[str, Callable[..., DataSource]] = {
     "photos": lambda **kw: PhotosSource(**kw),
     # The augmented training stream by name, for environment kwargs given as text (YAML, CLI).
     "photos_augmented": lambda **kw: PhotosSource(augment=True, **kw),
+    # The photos agents' training stream: crops of the 40 training object photos and the 100
+    # street photos (explained for the model's prediction: the street photos have no label).
+    "photos_training": lambda **kw: PhotosSource(augment=True, **{"collection": "objects+street", "n": 1024, **kw}),
 }
 
 
