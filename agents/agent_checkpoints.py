@@ -206,8 +206,26 @@ def export_sb3_zip(
         model.save(tmp)  # a path with a suffix is kept as it is (".tmp")
         with zipfile.ZipFile(tmp, mode="a") as archive:
             archive.writestr(ZIP_META_MEMBER, text)
+        deflate_zip(tmp)
 
     return atomic_write(path, write)
+
+
+def deflate_zip(path: str | os.PathLike[str]) -> None:
+    """Rewrite the archive at ``path`` with every member deflated, in place.
+
+    SB3's ``model.save`` stores its members uncompressed; its ``data`` member holds the
+    observation space's bounds as base64 text, which is most of an agent over 224x224 photos
+    (4.9 MB of constant bounds, a few KB deflated). SB3 and our loader read deflated members alike.
+    """
+    path = Path(path)
+    with zipfile.ZipFile(path) as archive:
+        members = [(info, archive.read(info)) for info in archive.infolist()]
+    tmp = path.with_name(path.name + ".deflate")
+    with zipfile.ZipFile(tmp, mode="w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for info, payload in members:
+            archive.writestr(info.filename, payload)
+    os.replace(tmp, path)
 
 
 def is_zip_agent(path: str | os.PathLike[str]) -> bool:

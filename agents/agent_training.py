@@ -3,8 +3,9 @@
 ``train_agent`` builds the native batched vector environment behind SB3's ``VecEnv`` API, the
 algorithm from the registry with the YAML hyperparameters of the environment id, and runs
 ``learn`` with four callbacks: a progress bar, TensorBoard evaluation of insertion/deletion AUC
-on a fixed set of held-out images, periodic atomic checkpoints, and a final save. ``resume=True``
-continues from ``<out>/checkpoints/last.pt``: the step count, the weights and the optimiser state
+on a fixed set of held-out images (a shipped dataset's test split; for data without splits, such as
+an image folder, a seeded held-out part of it that training never sees: :func:`holdout_split`),
+periodic atomic checkpoints, and a final save. ``resume=True`` continues from ``<out>/checkpoints/last.pt``: the step count, the weights and the optimiser state
 carry over, and no earlier checkpoint is removed. A new run never starts over an old one: a folder
 that holds a run is refused unless ``overwrite=True`` (which removes that run's files first), and
 the default folder is ``runs/<env>[/model-<m>_data-<d>]/<algo>_<n>``, numbered as rl-zoo numbers
@@ -466,13 +467,83 @@ def storable_env_kwargs(env_kwargs: dict[str, Any]) -> dict[str, Any]:
     return stored
 
 
-def evaluation_source(data: DataSource, n: int) -> DataSource | None:
-    """``n`` held-out test images of the training data set, or ``None`` (with a warning) when the
-    data source has no ``split`` to take them from (then evaluation is off)."""
+#: Seed of the held-out split of training data without splits (fixed, not the run's seed, so runs
+#: with different seeds are evaluated on the same images).
+HOLDOUT_SEED = 0
+
+
+class HeldOutPart(DataSource):
+    """The images ``indices`` of ``source``, read lazily (a folder of photos is never loaded whole).
+
+    Keeps the source's classes, shape, labels and masks; ``folder`` is the source's own (so an
+    agent trained on the part records the image folder it can reopen) and ``part`` says which part
+    it is (``"train"`` or ``"held-out"``).
+    """
+
+    def __init__(self, source: DataSource, indices: np.ndarray, part: str) -> None:
+        self.source, self.indices, self.part = source, np.asarray(indices, np.int64), part
+        self.class_names, self.image_shape = source.class_names, source.image_shape
+        self.name, self.has_label = source.name, source.has_label
+        self.folder = getattr(source, "folder", source)
+
+    @property
+    def has_masks(self) -> bool:
+        return self.source.has_masks
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, index: int) -> Any:
+        return self.source[int(self.indices[self._check_index(index)])]
+
+    def get_batch(self, indices: Any) -> Any:
+        return self.source.get_batch(self.indices[np.asarray(indices, np.int64).reshape(-1)])
+
+
+def holdout_split(data: DataSource, seed: int = HOLDOUT_SEED) -> tuple[DataSource, DataSource] | None:
+    """Split training data without a ``split`` (an image folder, an array source) into a part to
+    train on and a held-out part to evaluate on, or ``None`` when nothing can be held out.
+
+    The rule (:func:`saliency_gym.data.base.stratified_split`, as the shipped datasets are split):
+    per class, a permutation seeded by ``seed`` holds out 20% of the images (rounded; a class of
+    fewer than 3 images holds none out); the rest (the split's ``train`` and ``val``) is trained on.
+    An unlabelled folder is one class. The same data and seed always give the same parts.
+    """
+    from saliency_gym.data.base import stratified_split
+
+    n = len(data)
+    if n < 2:
+        return None
+    parts = stratified_split(_labels_without_images(data), seed)
+    held = parts["test"]
+    if len(held) == 0 or len(held) == n:
+        return None
+    train = np.sort(np.concatenate([parts["train"], parts["val"]]))
+    return HeldOutPart(data, train, "train"), HeldOutPart(data, held, "held-out")
+
+
+def _labels_without_images(data: DataSource) -> np.ndarray:
+    """The labels to stratify by, without decoding a folder's photos: an image folder's class
+    folders, none (one class) for an unlabelled folder, else the source's labels."""
+    n = len(data)
+    if not data.has_label:
+        return np.zeros(n, np.int64)
+    files = getattr(getattr(data, "folder", data), "files", None)
+    if files is not None and len(files) == n and all(isinstance(f, tuple) for f in files):
+        return np.array([int(f[1]) for f in files], np.int64)
+    return np.asarray(data.get_batch(np.arange(n)).labels, np.int64)
+
+
+def evaluation_source(data: DataSource, n: int, held_out: DataSource | None = None) -> DataSource | None:
+    """``n`` held-out images to evaluate an agent trained on ``data``: the test split of a shipped
+    dataset, the ``held_out`` part of data without splits (:func:`holdout_split`), or ``None``
+    (with a warning: evaluation is off) when there is neither."""
+    if held_out is not None:
+        return HeldOutPart(held_out, np.arange(min(n, len(held_out))), "held-out")
     if not hasattr(data, "split"):
         warnings.warn(
             f"evaluation is off: the training data {getattr(data, 'name', type(data).__name__)!r} has no "
-            "'split', so there are no held-out test images to evaluate the agent on",
+            "'split' and too few images to hold some out, so there are no held-out images to evaluate the agent on",
             UserWarning,
             stacklevel=2,
         )
@@ -541,6 +612,13 @@ def _train_locked(cfg: AgentTrainingConfig, out: Path, ckpt_dir: Path, last: Pat
     yaml_envs, yaml_env_kwargs, algo_kwargs = split_hyperparameters(hyperparameters)
     n_envs = check_int("n_envs", cfg.n_envs if cfg.n_envs is not None else yaml_envs, minimum=1)
     env_kwargs = {**yaml_env_kwargs, **inherited, **(cfg.env_kwargs or {})}
+    held_out = None
+    data = env_kwargs.get("data")
+    if isinstance(data, DataSource) and not hasattr(data, "split"):
+        # Always (evaluation on or off), so the training images never depend on --eval-every.
+        parts = holdout_split(data)  # train on the rest, evaluate on the held-out part
+        if parts is not None:
+            env_kwargs["data"], held_out = parts
     stored_env_kwargs = storable_env_kwargs(env_kwargs)  # what checkpoints and resume checks see
     payload = None
     if cfg.resume:
@@ -595,7 +673,7 @@ def _train_locked(cfg: AgentTrainingConfig, out: Path, ckpt_dir: Path, last: Pat
     callbacks: list[BaseCallback] = [stopper, HParamsCallback(hparam_values(run_settings))]
     evaluator = None
     eval_source = (
-        evaluation_source(venv.venv.config.data, cfg.eval_images) if cfg.eval_every else None
+        evaluation_source(venv.venv.config.data, cfg.eval_images, held_out) if cfg.eval_every else None
     )
     if eval_source is not None:
         evaluator = SaliencyEvalCallback(venv, eval_source.arrays().images, cfg.eval_every)

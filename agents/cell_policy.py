@@ -9,7 +9,7 @@ and the policy uses those scores as logits directly; the critic still reads the 
 from __future__ import annotations
 
 from functools import partial
-from typing import Any
+from typing import Any, Protocol, cast
 
 import torch
 from sb3_contrib.common.maskable.policies import MaskableMultiInputActorCriticPolicy
@@ -28,6 +28,13 @@ class CellLogits(nn.Module):
 
     def forward(self, latent: torch.Tensor) -> torch.Tensor:
         return latent[:, : self.num_cells]
+
+
+class _CellScoring(Protocol):
+    """What the policy reads from a features extractor built with ``cell_scores=True``."""
+
+    num_cells: int
+    cell_head: nn.Module
 
 
 class CellMaskablePolicy(MaskableMultiInputActorCriticPolicy):
@@ -56,8 +63,16 @@ class CellMaskablePolicy(MaskableMultiInputActorCriticPolicy):
 
     def _build(self, lr_schedule: Schedule) -> None:
         super()._build(lr_schedule)
-        extractor = self.pi_features_extractor if not self.share_features_extractor else self.features_extractor
+        # __init__ checked that the extractor scores cells (and built it with cell_scores=True).
+        extractor = cast(
+            _CellScoring,
+            self.pi_features_extractor if not self.share_features_extractor else self.features_extractor,
+        )
         self.action_net = CellLogits(extractor.num_cells)
         # Near-uniform first policy, as SB3 does for its action layer (gain 0.01).
         extractor.cell_head.apply(partial(self.init_weights, gain=0.01))
-        self.optimizer = self.optimizer_class(self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)
+        # As SB3's own _build: optimizer_class is typed as torch's abstract Optimizer, whose
+        # __init__ takes no lr (every concrete optimizer does).
+        self.optimizer = self.optimizer_class(  # type: ignore[call-arg]
+            self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs
+        )

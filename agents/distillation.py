@@ -66,6 +66,7 @@ from saliency_gym.checkpoint import atomic_save, safe_load
 from saliency_gym.data import ArraySource
 from saliency_gym.envs.config import SaliencySearchConfig
 from saliency_gym.envs.core import SaliencySearchCore
+from saliency_gym.envs.saliency import unwrap_search_env
 from saliency_gym.metrics.insertion_deletion import deletion_curve, insertion_curve
 from saliency_gym.runs import (
     RunClock,
@@ -167,7 +168,7 @@ class DistillConfig(TrainingOptions):
         if self.env_kwargs is not None and not isinstance(self.env_kwargs, dict):
             raise TypeError(f"env_kwargs must be a dict, got {type(self.env_kwargs).__name__}")
         self.resume, self.progress, self.keep_best = bool(self.resume), bool(self.progress), bool(self.keep_best)
-        torch_device(self.device)
+        resolve_device(self.device)
         return self
 
     def settings(self) -> dict[str, Any]:
@@ -187,11 +188,6 @@ class DistillResult:
     teacher_queries: int
     history: list[dict[str, float]]
     validation: dict[str, float]
-
-
-def torch_device(device: str | torch.device | None) -> torch.device:
-    """``"auto"`` (or ``None``): CUDA when available, else CPU; otherwise a validated torch device."""
-    return resolve_device(None if device in (None, "auto") else device)
 
 
 # ---------------------------------------------------------------------------- states and logits
@@ -521,14 +517,14 @@ def distill_with_config(cfg: DistillConfig) -> DistillResult:
 def _distill_locked(cfg: DistillConfig, out: Path, state_file: RunState) -> DistillResult:
     import gymnasium as gym
 
-    device = str(torch_device(cfg.device))
+    device = str(resolve_device(cfg.device))
     generator = seed_everything(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     model, hyperparameters, env_kwargs = _build_model(cfg, device)
     policy = model.policy
     optimizer = torch.optim.Adam(policy.parameters(), lr=cfg.learning_rate)
     env = gym.make(cfg.env_id, **env_kwargs)
-    env_config: SaliencySearchConfig = env.unwrapped.config
+    env_config: SaliencySearchConfig = unwrap_search_env(env).config
     env.close()
     if env_config.observe_score or env_config.observe_class:
         raise ValueError("distillation needs agents that observe image, canvas and chosen cells only (no observe_score / observe_class)")
@@ -564,9 +560,10 @@ def _distill_locked(cfg: DistillConfig, out: Path, state_file: RunState) -> Dist
     base_idx, base_chosen, base_labels = bc_samples(orders, cfg.bc_steps)
     k_cells = train.num_cells
     s_steps = len(base_idx) // len(train)
-    base_values = np.full((len(train), s_steps, k_cells), np.nan, np.float32)
-    base_values[:, : min(s_steps, values.shape[1])] = values[:, :s_steps]
-    base_values = base_values.reshape(-1, k_cells)
+    # Each labelled step's per-cell values: (images, steps, cells), then one row per step.
+    step_values = np.full((len(train), s_steps, k_cells), np.nan, np.float32)
+    step_values[:, : min(s_steps, values.shape[1])] = values[:, :s_steps]
+    base_values = step_values.reshape(-1, k_cells)
     dagger_epochs = cfg.dagger_epochs or cfg.epochs
     total_epochs = cfg.epochs + cfg.dagger_rounds * dagger_epochs
     student = AgentPolicy(policy, name="student")

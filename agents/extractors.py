@@ -23,6 +23,15 @@ from torch import nn
 from saliency_gym.validation import check_int
 
 
+def _shape(observation_space: gym.spaces.Dict, key: str) -> tuple[int, ...]:
+    """The shape of the observation ``key`` (a ``Box`` or ``MultiBinary``; every space the
+    extractors read has one)."""
+    shape = observation_space[key].shape
+    if shape is None:
+        raise ValueError(f"observation {key!r} has no shape ({observation_space[key]})")
+    return tuple(int(n) for n in shape)
+
+
 class SaliencyCNN(BaseFeaturesExtractor):
     """Per-cell convolutional features over ``image | canvas | chosen``.
 
@@ -45,8 +54,8 @@ class SaliencyCNN(BaseFeaturesExtractor):
             raise ValueError(f"SaliencyCNN needs the observation keys image, canvas, chosen; missing {sorted(missing)}")
         features_dim = check_int("features_dim", features_dim, minimum=1)
         channels = check_int("channels", channels, minimum=1)
-        c, h, w = observation_space["image"].shape
-        grid = tuple(observation_space["chosen"].shape)
+        c, h, w = _shape(observation_space, "image")
+        grid = _shape(observation_space, "chosen")
         n_cells = grid[0] * grid[1]
         super().__init__(observation_space, features_dim + (n_cells if cell_scores else 0))
         self.grid = grid
@@ -61,7 +70,7 @@ class SaliencyCNN(BaseFeaturesExtractor):
         # which class is being explained.
         self.class_keys = tuple(key for key in ("target", "foil") if key in observation_space.spaces)
         self.class_embedding = nn.ModuleDict(
-            {key: nn.Linear(int(observation_space[key].shape[0]), channels, bias=False) for key in self.class_keys}
+            {key: nn.Linear(_shape(observation_space, key)[0], channels, bias=False) for key in self.class_keys}
         )
         patch_features = (2 * c + 1) * self.patch[0] * self.patch[1]
         self.cnn = nn.Sequential(
@@ -138,11 +147,11 @@ class EvidenceCNN(BaseFeaturesExtractor):
             )
         features_dim = check_int("features_dim", features_dim, minimum=1)
         channels = check_int("channels", channels, minimum=1)
-        grid = tuple(observation_space["chosen"].shape)
+        grid = _shape(observation_space, "chosen")
         n_cells = grid[0] * grid[1]
         super().__init__(observation_space, features_dim + (n_cells if cell_scores else 0))
         self.grid, self.num_cells, self.cell_scores = grid, n_cells, bool(cell_scores)
-        feature_channels = int(observation_space[self.feature_keys[0]].shape[0])
+        feature_channels = _shape(observation_space, self.feature_keys[0])[0]
         both = len(self.feature_keys) == 2
         inputs = feature_channels * (3 if both else 1) + 1
         self.embed = nn.Conv2d(inputs, channels, 1)
@@ -150,7 +159,7 @@ class EvidenceCNN(BaseFeaturesExtractor):
         self.score_embedding = nn.Linear(1, channels, bias=False) if self.has_score else None
         self.class_keys = tuple(key for key in ("target", "foil") if key in observation_space.spaces)
         self.class_embedding = nn.ModuleDict(
-            {key: nn.Linear(int(observation_space[key].shape[0]), channels, bias=False) for key in self.class_keys}
+            {key: nn.Linear(_shape(observation_space, key)[0], channels, bias=False) for key in self.class_keys}
         )
         self.cnn = nn.Sequential(
             nn.ReLU(),

@@ -63,12 +63,22 @@ DATA_META = "data"
 STAND_IN_PREFIXES = {"classifier": "<FrozenClassifier", "data": "<DataSource"}
 
 
-def _is_rllib_run(path: str | os.PathLike[str]) -> bool:
-    """Whether ``path`` is a folder written by ``saliency-gym train --engine ray`` (checked without
-    importing Ray; a missing ``[ray]`` extra only matters when such a folder is given)."""
-    from saliency_gym.distributed.rllib_policy import is_rllib_policy_path
+#: Entry-point group of readers of policy files our agent files are not (an RLlib run folder: the
+#: Ray engine registers one). Each reader has ``detects(path) -> bool`` (cheap: no heavy import)
+#: and ``load(path, device) -> (policy, settings)``; entry points keep this plugin from importing
+#: the engines above it.
+POLICY_READERS_GROUP = "saliency_gym.policy_readers"
 
-    return is_rllib_policy_path(path)
+
+def policy_reader(path: str | os.PathLike[str]) -> Any | None:
+    """The registered reader that recognises ``path``, or ``None`` (e.g. our own agent files)."""
+    from importlib.metadata import entry_points
+
+    for entry in entry_points(group=POLICY_READERS_GROUP):
+        reader = entry.load()
+        if reader.detects(path):
+            return reader
+    return None
 
 
 def shape_text(shape: Sequence[int]) -> str:
@@ -371,13 +381,12 @@ class PolicyExplainer(Explainer):
         feature_layer: str | None = None,
     ) -> None:
         own = None if classifier is None else as_classifier(classifier, input_shape)
-        if isinstance(policy, (str, os.PathLike)) and _is_rllib_run(policy):
+        reader = policy_reader(policy) if isinstance(policy, (str, os.PathLike)) else None
+        if reader is not None:
             if own is None:
-                raise TypeError("an RLlib run explains the classifier you pass: PolicyExplainer(classifier, run)")
-            # A folder of `saliency-gym train --engine ray`: Ray is imported only here.
-            from saliency_gym.distributed.rllib_policy import load_rllib_policy
-
-            policy, settings = load_rllib_policy(policy, device=str(own.device))
+                raise TypeError(f"a {reader.name} run explains the classifier you pass: PolicyExplainer(classifier, run)")
+            # e.g. a folder of `saliency-gym train --engine ray`: Ray is imported only here.
+            policy, settings = reader.load(policy, device=str(own.device))
             mode = settings["mode"] if mode is None else mode
             grid = settings["grid"] if grid is None else grid
             substrate = settings["substrate"] if substrate is None else substrate

@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 
 from saliency_gym.classifier_training import evaluate_accuracy
 from saliency_gym.data import load_dataset
+from saliency_gym.models.zoo import CHECKPOINT_DIR, load_classifier_module, save_classifier
 from saliency_gym.runs import (
     RunClock,
     RunState,
@@ -37,7 +38,6 @@ from saliency_gym.runs import (
     seed_everything,
 )
 from saliency_gym.validation import check_float, check_int
-from saliency_gym.zoo import CHECKPOINT_DIR, load_classifier_module, save_classifier
 
 __all__ = [
     "AdversarialTrainingConfig",

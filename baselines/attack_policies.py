@@ -52,8 +52,9 @@ class RandomSignPolicy:
     def predict(self, obs: dict[str, np.ndarray], deterministic: bool = False) -> tuple[np.ndarray, None]:
         batch, single = _batched(obs)
         n = batch["image"].shape[0]
+        actions: np.ndarray
         if isinstance(self.action_space, spaces.Discrete):
-            actions = self.rng.integers(0, int(self.action_space.n), size=n)
+            actions = self.rng.integers(0, int(self.action_space.n), size=(n,))
         else:
             actions = self.rng.choice(np.array([-1.0, 1.0], np.float32), size=(n, *self.action_space.shape))
         return (actions[0] if single else actions), None

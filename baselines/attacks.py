@@ -41,6 +41,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from saliency_gym.baselines.captum_base import reduce_channels
+from saliency_gym.baselines.gradcam import GradCAMExplainer
+from saliency_gym.baselines.gradient_methods import (
+    GradientExplainer,
+    InputXGradientExplainer,
+    IntegratedGradientsExplainer,
+    SmoothGradExplainer,
+)
 from saliency_gym.classifier import FrozenClassifier
 from saliency_gym.explainers import Explainer
 from saliency_gym.metrics.similarity import (
@@ -131,7 +138,7 @@ def load_surrogate(classifier: FrozenClassifier, activation: str = "softplus") -
 
     Needs a classifier loaded from a checkpoint (``load_classifier``), whose path is in ``meta``.
     """
-    from saliency_gym.zoo import load_classifier_module
+    from saliency_gym.models.zoo import load_classifier_module
 
     meta = getattr(classifier, "meta", None) or {}
     if "path" not in meta:
@@ -151,7 +158,7 @@ def _logit_gradient(model: nn.Module, inputs: torch.Tensor, targets: torch.Tenso
     return grad
 
 
-def _gradcam_surrogate_layer(explainer: Explainer, surrogate: nn.Module) -> nn.Module:
+def _gradcam_surrogate_layer(explainer: GradCAMExplainer, surrogate: nn.Module) -> nn.Module:
     names = {id(m): name for name, m in explainer.classifier.module.named_modules()}
     return surrogate.get_submodule(names[id(explainer.layer)])
 
@@ -163,22 +170,22 @@ def differentiable_attribution(explainer: Explainer, surrogate: nn.Module, image
     and ``n_steps`` (Integrated Gradients, midpoint Riemann rule), noise (SmoothGrad, a fixed
     seeded draw), layer (Grad-CAM, bilinear upsampling).
     """
-    name = explainer.name
-    check_choice("explainer (white-box attacks)", name, WHITE_BOX_EXPLAINERS)
+    check_choice("explainer (white-box attacks)", explainer.name, WHITE_BOX_EXPLAINERS)
     x = images
-    if name in ("gradient", "input_x_gradient"):
+    if isinstance(explainer, InputXGradientExplainer):
         grad = _logit_gradient(surrogate, x, targets)
-        if name == "input_x_gradient":
-            return reduce_channels(x * grad, explainer.channel_reduction)
+        return reduce_channels(x * grad, explainer.channel_reduction)
+    if isinstance(explainer, GradientExplainer):
+        grad = _logit_gradient(surrogate, x, targets)
         return reduce_channels(grad.abs() if explainer.abs else grad, explainer.channel_reduction)
-    if name == "integrated_gradients":
+    if isinstance(explainer, IntegratedGradientsExplainer):
         baseline = explainer.baselines(x.detach(), targets)
         n = explainer.n_steps
         alphas = (torch.arange(n, device=x.device, dtype=x.dtype) + 0.5) / n
         path = baseline[None] + alphas.view(n, 1, 1, 1, 1) * (x - baseline)[None]
         grads = _logit_gradient(surrogate, path.reshape(-1, *x.shape[1:]), targets.repeat(n)).reshape(n, *x.shape)
         return reduce_channels((x - baseline) * grads.mean(dim=0), explainer.channel_reduction)
-    if name == "smoothgrad":
+    if isinstance(explainer, SmoothGradExplainer):
         m = explainer.nt_samples
         generator = torch.Generator(device="cpu").manual_seed(explainer.seed)
         noise = torch.randn((m, *x.shape), generator=generator).to(x.device) * explainer.stdevs
@@ -186,6 +193,8 @@ def differentiable_attribution(explainer: Explainer, surrogate: nn.Module, image
         grads = _logit_gradient(surrogate, noisy, targets.repeat(m)).reshape(m, *x.shape)
         grads = grads.abs() if explainer.abs else grads
         return reduce_channels(grads.mean(dim=0), explainer.channel_reduction)
+    if not isinstance(explainer, GradCAMExplainer):
+        raise TypeError(f"no differentiable map for {type(explainer).__name__} (named {explainer.name!r})")
     # Grad-CAM on the surrogate's matching layer.
     layer = _gradcam_surrogate_layer(explainer, surrogate)
     captured: list[torch.Tensor] = []

@@ -27,7 +27,7 @@ summation-to-delta is only approximate with max pooling (see :class:`DeepLiftExp
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -36,6 +36,7 @@ import torch
 
 from saliency_gym.classifier import FrozenClassifier
 from saliency_gym.explainers import Explainer
+from saliency_gym.explainers.base import ClassifierLike
 from saliency_gym.substrates import Substrate, make_substrate
 from saliency_gym.validation import check_choice, check_int
 
@@ -114,8 +115,10 @@ class CaptumGradientExplainer(Explainer):
     default_reduction: str = "sum"
     needs_gradients = True
 
-    def __init__(self, classifier: FrozenClassifier, channel_reduction: str | None = None) -> None:
-        super().__init__(classifier)
+    def __init__(
+        self, classifier: ClassifierLike, channel_reduction: str | None = None, *, input_shape: Sequence[int] | None = None
+    ) -> None:
+        super().__init__(classifier, input_shape=input_shape)
         reduction = self.default_reduction if channel_reduction is None else channel_reduction
         self.channel_reduction: str = check_choice("channel_reduction", reduction, CHANNEL_REDUCTIONS)
 

@@ -14,13 +14,14 @@ a tie is broken by the lower row-major index, so the order is deterministic.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
-from saliency_gym.classifier import FrozenClassifier
 from saliency_gym.explainers import Explainer
+from saliency_gym.explainers.base import ClassifierLike
 from saliency_gym.grid import PatchGrid
 
 
@@ -76,8 +77,10 @@ class CentrePriorExplainer(Explainer):
 
     name = "centre"
 
-    def __init__(self, classifier: FrozenClassifier, grid: int | tuple[int, int] | None = None) -> None:
-        super().__init__(classifier)
+    def __init__(
+        self, classifier: ClassifierLike, grid: int | tuple[int, int] | None = None, *, input_shape: Sequence[int] | None = None
+    ) -> None:
+        super().__init__(classifier, input_shape=input_shape)
         self.grid = _check_grid(grid)
         _, height, width = self.classifier.input_shape
         if self.grid is not None and (self.grid[0] > height or self.grid[1] > width):

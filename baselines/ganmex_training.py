@@ -39,6 +39,7 @@ from saliency_gym.baselines.ganmex import (
 )
 from saliency_gym.classifier import FrozenClassifier
 from saliency_gym.data import DataSource, load_dataset
+from saliency_gym.models.zoo import load_classifier
 from saliency_gym.runs import (
     RunClock,
     RunState,
@@ -50,7 +51,6 @@ from saliency_gym.runs import (
     save_or_stop,
     seed_everything,
 )
-from saliency_gym.zoo import load_classifier
 
 STATE_FORMAT = "saliency_gym.ganmex_training/v1"
 #: Config fields that must match for ``resume=True`` (the rest, e.g. ``steps``, may change).

@@ -3,11 +3,13 @@ with the differentiable Grad-CAM of ID-ExpO."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 
-from saliency_gym.classifier import FrozenClassifier
 from saliency_gym.explainers import Explainer
+from saliency_gym.explainers.base import ClassifierLike
 from saliency_gym.layers import last_conv_block, resolve_layer, resolve_named_layer
 from saliency_gym.validation import check_choice
 
@@ -40,15 +42,17 @@ class GradCAMExplainer(Explainer):
 
     def __init__(
         self,
-        classifier: FrozenClassifier,
+        classifier: ClassifierLike,
         layer: nn.Module | str | None = None,
         relu: bool = True,
         interpolate_mode: str = "bilinear",
+        *,
+        input_shape: Sequence[int] | None = None,
     ) -> None:
-        super().__init__(classifier)
+        super().__init__(classifier, input_shape=input_shape)
         #: the dotted name of the explained layer (``"layer4"``), chosen automatically for ``layer=None``
         self.layer_name, self.layer = resolve_named_layer(
-            classifier.module, layer, owner="classifier.module"
+            self.classifier.module, layer, owner="classifier.module"
         )
         self.relu = bool(relu)
         self.interpolate_mode = check_choice(

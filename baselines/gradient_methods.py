@@ -7,6 +7,7 @@ Each class wraps one Captum method on :class:`~saliency_gym.baselines.captum_bas
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -21,6 +22,7 @@ from saliency_gym.baselines.captum_base import (
     unchecked_range,
 )
 from saliency_gym.classifier import FrozenClassifier
+from saliency_gym.explainers.base import ClassifierLike
 from saliency_gym.validation import check_choice, check_float, check_int
 
 
@@ -42,10 +44,12 @@ class GradientExplainer(CaptumGradientExplainer):
 
     name = "gradient"
 
-    def __init__(self, classifier: FrozenClassifier, abs: bool = True, channel_reduction: str | None = None) -> None:
+    def __init__(
+        self, classifier: ClassifierLike, abs: bool = True, channel_reduction: str | None = None, *, input_shape: Sequence[int] | None = None
+    ) -> None:
         self.abs = bool(abs)
         self.default_reduction = "max_abs" if self.abs else "sum"
-        super().__init__(classifier, channel_reduction)
+        super().__init__(classifier, channel_reduction, input_shape=input_shape)
 
     def expected_queries(self) -> int:
         return 1
@@ -105,15 +109,17 @@ class IntegratedGradientsExplainer(SubstrateBaselineMixin, CaptumGradientExplain
 
     def __init__(
         self,
-        classifier: FrozenClassifier,
+        classifier: ClassifierLike,
         baseline: Any = "zeros",
         n_steps: int = 50,
         method: str = "gausslegendre",
         internal_batch_size: int | None = None,
         seed: int | None = 0,
         channel_reduction: str | None = None,
+        *,
+        input_shape: Sequence[int] | None = None,
     ) -> None:
-        super().__init__(classifier, channel_reduction)
+        super().__init__(classifier, channel_reduction, input_shape=input_shape)
         self.set_baseline(baseline, seed)
         self.n_steps = check_int("n_steps", n_steps, minimum=1)
         self.method = check_choice("method", method, IG_METHODS)
@@ -158,17 +164,19 @@ class SmoothGradExplainer(CaptumGradientExplainer):
 
     def __init__(
         self,
-        classifier: FrozenClassifier,
+        classifier: ClassifierLike,
         nt_samples: int = 50,
         stdevs: float = 0.15,
         abs: bool = True,
         nt_samples_batch_size: int | None = None,
         seed: int | None = 0,
         channel_reduction: str | None = None,
+        *,
+        input_shape: Sequence[int] | None = None,
     ) -> None:
         self.abs = bool(abs)
         self.default_reduction = "max_abs" if self.abs else "sum"
-        super().__init__(classifier, channel_reduction)
+        super().__init__(classifier, channel_reduction, input_shape=input_shape)
         self.nt_samples = check_int("nt_samples", nt_samples, minimum=1)
         self.stdevs = check_float("stdevs", stdevs, minimum=0.0)
         self.nt_samples_batch_size = (
@@ -223,14 +231,16 @@ class GradientShapExplainer(SubstrateBaselineMixin, CaptumGradientExplainer):
 
     def __init__(
         self,
-        classifier: FrozenClassifier,
+        classifier: ClassifierLike,
         baseline: Any = "zeros",
         n_samples: int = 50,
         stdevs: float = 0.1,
         seed: int | None = 0,
         channel_reduction: str | None = None,
+        *,
+        input_shape: Sequence[int] | None = None,
     ) -> None:
-        super().__init__(classifier, channel_reduction)
+        super().__init__(classifier, channel_reduction, input_shape=input_shape)
         self.set_baseline(baseline, seed)
         self.n_samples = check_int("n_samples", n_samples, minimum=1)
         self.stdevs = check_float("stdevs", stdevs, minimum=0.0)
@@ -309,15 +319,17 @@ class DeepLiftExplainer(SubstrateBaselineMixin, CaptumGradientExplainer):
 
     def __init__(
         self,
-        classifier: FrozenClassifier,
+        classifier: ClassifierLike,
         baseline: Any = "zeros",
         multiply_by_inputs: bool = True,
         eps: float = 1e-10,
         seed: int | None = 0,
         channel_reduction: str | None = None,
+        *,
+        input_shape: Sequence[int] | None = None,
     ) -> None:
-        super().__init__(classifier, channel_reduction)
-        classifier.module  # noqa: B018 - raises TypeError for a classifier that wraps a plain callable
+        super().__init__(classifier, channel_reduction, input_shape=input_shape)
+        self.classifier.module  # noqa: B018 - raises TypeError for a classifier that wraps a plain callable
         self.set_baseline(baseline, seed)
         self.multiply_by_inputs = bool(multiply_by_inputs)
         self.eps = check_float("eps", eps, minimum=0.0, exclusive_minimum=True)

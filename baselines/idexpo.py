@@ -35,7 +35,7 @@ fine-tuning: in train mode it would couple the inputs of a batch in the explanat
 learn statistics from the soft-masked inputs. Batches are drawn from the training split with a
 seeded generator; the run state (model, optimiser, generator, history, best model) is written
 atomically to ``<out_dir>/last.pt`` every ``checkpoint_every`` steps and a run resumes from it; the
-selected model is written with :func:`saliency_gym.zoo.save_classifier` to
+selected model is written with :func:`saliency_gym.models.zoo.save_classifier` to
 ``<out_dir>/classifier.pt`` so ``load_classifier(path)`` and the environments
 (``classifier=path``) load it. TensorBoard logs go to ``<out_dir>/tb``.
 
@@ -64,6 +64,7 @@ from saliency_gym.baselines.idexpo_objective import (
     substrates_of,
 )
 from saliency_gym.baselines.tabular_training import IDExpOTask, load_task, train_tabular_classifier
+from saliency_gym.models.zoo import save_classifier
 from saliency_gym.runs import (
     RunClock,
     RunState,
@@ -75,7 +76,6 @@ from saliency_gym.runs import (
     snapshot_state,
 )
 from saliency_gym.validation import resolve_device
-from saliency_gym.zoo import save_classifier
 
 STATE_FORMAT = "saliency_gym.idexpo_state/v1"
 #: Settings a resumed run must share with the saved one (``steps`` may grow).

@@ -9,12 +9,13 @@ Cost: one query per window position, plus one for the unoccluded image.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 
-from saliency_gym.classifier import FrozenClassifier
 from saliency_gym.explainers import Explainer
+from saliency_gym.explainers.base import ClassifierLike
 from saliency_gym.substrates import make_substrate
 from saliency_gym.validation import check_int
 
@@ -39,14 +40,16 @@ class OcclusionExplainer(Explainer):
 
     def __init__(
         self,
-        classifier: FrozenClassifier,
+        classifier: ClassifierLike,
         window: int | None = None,
         stride: int | None = None,
         baseline: Any = 0.0,
         perturbations_per_eval: int = 256,
+        *,
+        input_shape: Sequence[int] | None = None,
     ) -> None:
-        super().__init__(classifier)
-        _, h, w = classifier.input_shape
+        super().__init__(classifier, input_shape=input_shape)
+        _, h, w = self.classifier.input_shape
         side = min(h, w)
         window = math.ceil(3 * side / 16) if window is None else window
         stride = math.ceil(side / 16) if stride is None else stride

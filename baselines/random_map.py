@@ -10,11 +10,12 @@ when no targets are given).
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 
 import torch
 
-from saliency_gym.classifier import FrozenClassifier
 from saliency_gym.explainers import Explainer
+from saliency_gym.explainers.base import ClassifierLike
 from saliency_gym.validation import check_int
 
 
@@ -30,8 +31,8 @@ class RandomMapExplainer(Explainer):
 
     name = "random"
 
-    def __init__(self, classifier: FrozenClassifier, seed: int | None = 0) -> None:
-        super().__init__(classifier)
+    def __init__(self, classifier: ClassifierLike, seed: int | None = 0, *, input_shape: Sequence[int] | None = None) -> None:
+        super().__init__(classifier, input_shape=input_shape)
         self.seed = secrets.randbits(63) if seed is None else check_int("seed", seed, minimum=0)
         self._generator = torch.Generator(device="cpu").manual_seed(self.seed)
 

@@ -36,13 +36,14 @@ from __future__ import annotations
 
 import math
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from saliency_gym.classifier import FrozenClassifier
 from saliency_gym.explainers import Explainer
+from saliency_gym.explainers.base import ClassifierLike
 from saliency_gym.substrates import ConstantSubstrate, Substrate, make_substrate
 from saliency_gym.validation import check_float, check_int
 
@@ -198,15 +199,17 @@ class RISEExplainer(Explainer):
 
     def __init__(
         self,
-        classifier: FrozenClassifier,
+        classifier: ClassifierLike,
         n_masks: int = 4000,
         grid_size: int = 7,
         p: float = 0.5,
         seed: int | None = 0,
         batch_size: int | None = None,
         substrate: Any = "zeros",
+        *,
+        input_shape: Sequence[int] | None = None,
     ) -> None:
-        super().__init__(classifier)
+        super().__init__(classifier, input_shape=input_shape)
         self.n_masks = check_int("n_masks", n_masks, minimum=1)
         self.grid_size = check_int("grid_size", grid_size, minimum=1)
         self.p = check_float("p", p, minimum=0.0, maximum=1.0, exclusive_minimum=True)

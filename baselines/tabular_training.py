@@ -22,9 +22,9 @@ from tqdm.auto import tqdm
 from saliency_gym.data import available_datasets, load_dataset
 from saliency_gym.data.tabular import available_tabular_datasets, load_tabular
 from saliency_gym.models import TabularMLP
+from saliency_gym.models.zoo import load_classifier_module, save_classifier
 from saliency_gym.runs import seed_everything, snapshot_state
 from saliency_gym.validation import check_choice, check_int
-from saliency_gym.zoo import load_classifier_module, save_classifier
 
 __all__ = ["IDExpOTask", "load_task", "train_tabular_classifier"]
 
@@ -60,7 +60,7 @@ def train_tabular_classifier(
 
     The best epoch on the validation split is kept; the checkpoint records ``input_shape (1, 1, F)``
     and ``meta["kind"] = "tabular"``. Load the module with
-    :func:`saliency_gym.zoo.load_classifier_module`.
+    :func:`saliency_gym.models.zoo.load_classifier_module`.
     """
     check_choice("tabular dataset", dataset, available_tabular_datasets())
     epochs = check_int("epochs", epochs, minimum=1)

@@ -24,6 +24,7 @@ import csv
 import platform
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -36,15 +37,17 @@ from saliency_gym.baselines.attacks import (
 )
 from saliency_gym.data import load_dataset
 from saliency_gym.explainers import make_explainer
-from saliency_gym.zoo import load_classifier
+from saliency_gym.models.zoo import load_classifier
 
 METRICS = ("topk", "lens_recall", "topk_div")
+#: One result row (a CSV line): model, method and attack names, numbers for the rest.
+Row = dict[str, Any]
 EXPLAINER_OPTIONS = {"integrated_gradients": {"n_steps": 8}, "smoothgrad": {"nt_samples": 8}}
 
 
-def run(args: argparse.Namespace) -> list[dict[str, object]]:
+def run(args: argparse.Namespace) -> list[Row]:
     data = load_dataset("shapes", "test", n=args.images).arrays()
-    rows: list[dict[str, object]] = []
+    rows: list[Row] = []
     for model in args.models:
         classifier = load_classifier(model, device=args.device)
         surrogate = load_surrogate(classifier)
@@ -61,7 +64,7 @@ def run(args: argparse.Namespace) -> list[dict[str, object]]:
                     seconds = time.perf_counter() - start
                     kept = result.label_kept
                     sims = attribution_similarities(result.original_maps, result.adversarial_maps, k=k, w=1)
-                    row: dict[str, object] = {
+                    row: Row = {
                         "model": model, "method": method, "attack": attack, "eps_255": eps255,
                         "images": len(kept), "label_kept": float(kept.mean()), "found": float(result.changed.mean()),
                     }  # fmt: skip
@@ -74,7 +77,7 @@ def run(args: argparse.Namespace) -> list[dict[str, object]]:
     return rows
 
 
-def markdown(rows: list[dict[str, object]], header: str) -> str:
+def markdown(rows: list[Row], header: str) -> str:
     lines = [header, "", "| model | method | attack | ε (/255) | label kept | found | top-k ∩ | LENS recall@k | top-k-div ∩ | s |",
              "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
     for r in rows:
@@ -91,7 +94,7 @@ def markdown(rows: list[dict[str, object]], header: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot(rows: list[dict[str, object]], path: Path) -> None:
+def plot(rows: list[Row], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")

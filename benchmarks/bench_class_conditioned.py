@@ -22,7 +22,7 @@ from saliency_gym.benchmarks.suite import mean_ci
 from saliency_gym.data import load_dataset
 from saliency_gym.explainers import Explainer, make_explainer
 from saliency_gym.metrics import insertion_curve
-from saliency_gym.zoo import load_classifier
+from saliency_gym.models.zoo import load_classifier
 
 
 def class_conditioned_table(agent: str, images: int = 200, classifier_name: str = "shapes") -> list[dict[str, object]]:

@@ -36,7 +36,7 @@ from saliency_gym.agents.pretrained import agent_explainer, resolve_agent_path, 
 from saliency_gym.benchmarks.suite import mean_ci
 from saliency_gym.data import load_dataset
 from saliency_gym.metrics import deletion_curve, insertion_curve
-from saliency_gym.zoo import load_classifier
+from saliency_gym.models.zoo import load_classifier
 
 BENCH_JSON = Path(__file__).resolve().parent / "results" / "bench.json"
 #: Explainers that explain an image in one pass (no per-cell search), the goals' reference.

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import time
 import warnings
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -19,6 +20,7 @@ import torch
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 import saliency_gym  # noqa: F401  (registers the environments)
+from saliency_gym.envs.saliency import unwrap_search_env
 from saliency_gym.envs.sb3 import SaliencySB3VecEnv
 
 
@@ -27,13 +29,14 @@ def _random_valid(masks: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.argmax(rng.random(masks.shape) * masks, axis=1)
 
 
-def time_single(env_id: str, seconds: float, kwargs: dict) -> float:
+def time_single(env_id: str, seconds: float, kwargs: dict[str, Any]) -> float:
     env = gym.make(env_id, **kwargs)
+    search = unwrap_search_env(env)
     rng = np.random.default_rng(0)
     env.reset(seed=0)
     steps, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
-        action = int(_random_valid(env.unwrapped.action_masks()[None], rng)[0])
+        action = int(_random_valid(search.action_masks()[None], rng)[0])
         _, _, terminated, truncated, _ = env.step(action)
         steps += 1
         if terminated or truncated:
@@ -75,8 +78,8 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore")
-    kwargs = {"split": "test"}
-    config = gym.make(args.env, **kwargs).unwrapped.config
+    kwargs: dict[str, Any] = {"split": "test"}
+    config = unwrap_search_env(gym.make(args.env, **kwargs)).config
     classifier = config.classifier
     config.data.get_batch(range(len(config.data)))  # render the procedural images once (steady state)
 

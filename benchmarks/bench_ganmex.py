@@ -44,7 +44,9 @@ import json
 import os
 import platform
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -56,7 +58,9 @@ from saliency_gym.baselines.baseline_providers import (
     make_baseline_provider,
 )
 from saliency_gym.baselines.ganmex import sample_targets, shipped_generators
+from saliency_gym.classifier import FrozenClassifier
 from saliency_gym.data import load_dataset
+from saliency_gym.explainers import Explainer
 from saliency_gym.metrics import (
     cascading_randomization,
     counterfactual_scores,
@@ -65,9 +69,16 @@ from saliency_gym.metrics import (
     insertion_curve,
     pointing_game,
 )
-from saliency_gym.zoo import load_classifier, load_classifier_module
+from saliency_gym.models.zoo import load_classifier, load_classifier_module
 
 CLASS_AGNOSTIC = ("zeros", "blur", "mean", "noise")
+#: An attribution method given its classifier and baseline provider.
+MethodFactory = Callable[[FrozenClassifier, Any], Explainer]
+
+
+def with_baseline(make: MethodFactory, provider: Any) -> Callable[[FrozenClassifier], Explainer]:
+    """``make`` with its baseline bound: the explainer factory the sanity check rebuilds per layer."""
+    return lambda classifier: make(classifier, provider)
 
 
 def counterfactual_rows(dataset: str, n_images: int, mdts_train: int, seed: int, include_agnostic: bool) -> list[dict]:
@@ -106,6 +117,8 @@ def minimality_rows(n_images: int, mdts_train: int, seed: int, generators: dict[
     n = min(n_images, len(source) // 2)
     batch = source.get_batch(np.arange(2 * n))
     plain, marked = torch.as_tensor(batch.images[0::2]), torch.as_tensor(batch.images[1::2])
+    if batch.masks is None:
+        raise ValueError("shape_pairs images carry evidence masks (the marks); this source gave none")
     regions = torch.as_tensor(batch.masks[1::2]).bool()
     targets = torch.full((n,), foil, dtype=torch.long)
     train = load_dataset("shape_pairs", "train")
@@ -140,7 +153,7 @@ def attribution_rows(n_images: int, ig_steps: int, sanity_images: int, mdts_trai
     for name, path in {"ganmex": "shape_pairs", **{f"ganmex:{k}": v for k, v in (generators or {}).items()}}.items():
         providers[name] = GanmexSubstrate(path).for_class(foil)
         providers[f"{name}+prune"] = GanmexSubstrate(path, classifier=classifier, prune=True).for_class(foil)
-    methods = {
+    methods: dict[str, MethodFactory] = {
         "integrated_gradients": lambda clf, b: IntegratedGradientsExplainer(clf, baseline=b, n_steps=ig_steps, seed=seed),
         "deeplift": lambda clf, b: DeepLiftExplainer(clf, baseline=b, seed=seed),
     }
@@ -153,7 +166,7 @@ def attribution_rows(n_images: int, ig_steps: int, sanity_images: int, mdts_trai
             ins = insertion_curve(classifier, x, maps, target, foils=foil, substrate="blur")
             dele = deletion_curve(classifier, x, maps, target, foils=foil, substrate="zeros")
             sanity = cascading_randomization(
-                module, lambda clf, b=provider, mk=make: mk(clf, b), x[:sanity_images], target,
+                module, with_baseline(make, provider), x[:sanity_images], target,
                 input_shape=tuple(info["input_shape"]), seed=seed, device="cpu",
             )  # fmt: skip
             rows.append({

@@ -49,6 +49,7 @@ import os
 import platform
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +67,7 @@ from saliency_gym.metrics.soft_insertion_deletion import (
     feature_deletion_curve,
     feature_insertion_curve,
 )
-from saliency_gym.zoo import load_classifier_module
+from saliency_gym.models.zoo import load_classifier_module
 
 #: The fine-tuning recipe per dataset (IDExpOConfig fields); ``classifier`` is the dataset's base.
 #: Images use the direct deletion form: with the ratio form, ``log p_y(x_del)`` is unbounded below
@@ -141,7 +142,7 @@ def score_model(
     if kind == "image":
         classifier = FrozenClassifier(model, tuple(x.shape[1:]), device="cpu", optimize=True, name="bench")
         factories: dict[str, ExplainerFactory] = {
-            name: (lambda c, n=name, o=opts: make_explainer(n, c, **o)) for name, opts in IMAGE_EXPLAINERS.items()
+            name: partial(make_explainer, name, **opts) for name, opts in IMAGE_EXPLAINERS.items()
         }
         if rise:
             factories["rise"] = lambda c: make_explainer("rise", c, n_masks=1000, seed=0)
@@ -158,9 +159,9 @@ def score_model(
         view = FrozenClassifier(model, (1, 1, f), device="cpu", check_range=False, name="bench-table")
         for name, opts in TABLE_EXPLAINERS.items():
             explainer = make_explainer(name, view, **opts)
-            maps = explainer.attribute_batch(x.view(-1, 1, 1, f), y).detach().reshape(-1, f)
-            ins = feature_insertion_curve(model, x, maps, y, baseline=baseline)
-            dele = feature_deletion_curve(model, x, maps, y, baseline=baseline)
+            feature_maps = explainer.attribute_batch(x.view(-1, 1, 1, f), y).detach().reshape(-1, f)
+            ins = feature_insertion_curve(model, x, feature_maps, y, baseline=baseline)
+            dele = feature_deletion_curve(model, x, feature_maps, y, baseline=baseline)
             rows.setdefault("constant", {})[name] = {"insertion": ins.auc, "deletion": dele.auc}
     return rows
 

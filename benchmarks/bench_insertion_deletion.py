@@ -4,9 +4,10 @@ Both paths compute RISE's insertion and deletion curves for the same images, map
 the shipped shapes classifier: :func:`saliency_gym.metrics.insertion_deletion.insertion_curve` /
 ``deletion_curve`` build many masked images per classifier call, while
 ``insertion_deletion_loop`` scores one masked image per call, as RISE's ``CausalMetric`` does. The
-script prints a Markdown table with the throughput of each (images explained per second, every
-image costing ``ceil(H*W/step) + 1`` classifier queries), the speed-up and the largest absolute
-difference between the AUCs (and curves) the two paths give.
+script prints a Markdown table with the seconds per image of each (every image costing
+``ceil(H*W/step) + 1`` classifier queries; the median over ``--repeats`` interleaved runs with its
+interquartile range, :func:`saliency_gym.benchmarks.suite.seconds_summary`), the speed-up (ratio of
+the medians) and the largest absolute difference between the AUCs (and curves) the two paths give.
 
 Maps are occlusion-free so that only the metric is timed: ``blob`` draws a Gaussian blob at a
 random position per image, ``random`` draws uniform noise.
@@ -22,11 +23,13 @@ import argparse
 import os
 import platform
 import time
+from typing import Any
 
 import numpy as np
 import torch
 
 import saliency_gym
+from saliency_gym.benchmarks.suite import format_seconds, seconds_summary
 from saliency_gym.metrics.insertion_deletion import (
     deletion_curve,
     insertion_curve,
@@ -46,20 +49,20 @@ def make_maps(kind: str, n: int, height: int, width: int, seed: int) -> np.ndarr
     return np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * sigma**2))
 
 
-def best_times(repeats: int, runs: dict) -> tuple[dict, dict]:
+def interleaved_times(repeats: int, runs: dict[str, tuple[Any, tuple[Any, ...], dict[str, Any]]]) -> tuple[dict[str, Any], dict[str, list[float]]]:
     """Run each ``name: (fn, args, kwargs)`` ``repeats`` times, interleaved; return the (deterministic)
-    results and each one's best wall time.
+    results and each one's wall times.
 
-    The best of several interleaved runs is the usual estimate on a shared machine, where other
-    processes only ever add time and their load drifts.
+    Interleaving spreads a shared machine's drifting load over both paths alike.
     """
-    results, best = {}, {name: float("inf") for name in runs}
+    results: dict[str, Any] = {}
+    times: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(repeats):
         for name, (fn, fn_args, fn_kwargs) in runs.items():
             start = time.perf_counter()
             results[name] = fn(*fn_args, **fn_kwargs)
-            best[name] = min(best[name], time.perf_counter() - start)
-    return results, best
+            times[name].append(time.perf_counter() - start)
+    return results, times
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -71,7 +74,7 @@ def main(argv: list[str] | None = None) -> None:
         "--max-batch", type=int, default=None, help="(image, step) pairs per classifier call (default: the metric's, 64 on CPU)"
     )
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
-    parser.add_argument("--repeats", type=int, default=3, help="timed runs per path; the best is reported")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs per path (median and IQR)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if min(args.images, args.step, args.repeats, args.threads) < 1 or (args.max_batch is not None and args.max_batch < 1):
@@ -92,7 +95,7 @@ def main(argv: list[str] | None = None) -> None:
     rows = []
     common = (classifier, batch.images, maps, batch.labels)
     for mode, fast_fn in (("insertion", insertion_curve), ("deletion", deletion_curve)):
-        results, seconds = best_times(
+        results, seconds = interleaved_times(
             args.repeats,
             {
                 "batched": (fast_fn, common, {"step": args.step, "max_batch": args.max_batch}),
@@ -102,13 +105,14 @@ def main(argv: list[str] | None = None) -> None:
         fast, slow = results["batched"], results["loop"]
         if not fast.queries == slow.queries == args.images * points:
             raise RuntimeError(f"query counts disagree: batched {fast.queries}, loop {slow.queries}")
+        per_image = {name: seconds_summary(np.asarray(times) / args.images) for name, times in seconds.items()}
         rows.append(
             (
                 mode,
                 fast.substrate,
-                args.images / seconds["batched"],
-                args.images / seconds["loop"],
-                seconds["loop"] / seconds["batched"],
+                format_seconds(*per_image["batched"]),
+                format_seconds(*per_image["loop"]),
+                per_image["loop"][0] / per_image["batched"][0],
                 float(np.abs(fast.auc - slow.auc).max()),
                 float(np.abs(fast.curves - slow.curves).max()),
                 fast.mean_auc,
@@ -117,14 +121,14 @@ def main(argv: list[str] | None = None) -> None:
 
     print(
         f"shapes classifier, {args.images} test images 3x{h}x{w}, {args.maps} maps, step {args.step} "
-        f"({points} points = queries per image), max_batch {args.max_batch or 'default'}, best of {args.repeats} interleaved runs; "
+        f"({points} points = queries per image), max_batch {args.max_batch or 'default'}, median (IQR) of {args.repeats} interleaved runs; "
         f"torch {torch.__version__}, {args.threads} threads, {os.cpu_count()} CPUs ({platform.machine()}), device {classifier.device}\n"
     )
-    print("| metric | substrate | batched (images/s) | loop (images/s) | speed-up | max abs ΔAUC | max abs Δcurve | mean AUC |")
+    print("| metric | substrate | batched (s / image) | loop (s / image) | speed-up | max abs ΔAUC | max abs Δcurve | mean AUC |")
     print("|---|---|---:|---:|---:|---:|---:|---:|")
-    for mode, sub, fast_ips, slow_ips, speedup, d_auc, d_curve, mean_auc in rows:
+    for mode, sub, fast_s, slow_s, speedup, d_auc, d_curve, mean_auc in rows:
         print(
-            f"| {mode} | {sub} | {fast_ips:.1f} | {slow_ips:.1f} | {speedup:.1f}x | {d_auc:.1e} | {d_curve:.1e} | {mean_auc:.4f} |"
+            f"| {mode} | {sub} | {fast_s} | {slow_s} | {speedup:.1f}x | {d_auc:.1e} | {d_curve:.1e} | {mean_auc:.4f} |"
         )
 
 

@@ -37,8 +37,9 @@ from typing import Any
 
 import numpy as np
 
+from saliency_gym.benchmarks.suite import TIMING_FIELDS as TIMINGS
+
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "ray_scaling.json"
-TIMINGS = ("seconds_per_image", "seconds_ci")
 
 
 def _rows(results: list[Any]) -> list[dict[str, Any]]:

@@ -2,6 +2,9 @@
 
 Prints a Markdown table. Mask generation is a one-off cost per explainer (masks are cached and
 reused for every image), so it is reported in its own column and excluded from seconds/image.
+Each setting explains the images ``--repeats`` times; seconds per image are the median over the
+repeats with their interquartile range (:func:`saliency_gym.benchmarks.suite.seconds_summary`),
+and the throughput is the median's.
 
     python benchmarks/bench_rise.py --images 8 --masks 1000 4000 8000 --device cpu
 """
@@ -16,6 +19,7 @@ import torch
 
 import saliency_gym
 from saliency_gym.baselines import RISEExplainer
+from saliency_gym.benchmarks.suite import format_seconds, seconds_summary
 
 
 def main() -> None:
@@ -27,7 +31,10 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=1000, help="masked images per classifier call")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed explanations per setting (median and IQR)")
     args = parser.parse_args()
+    if args.repeats < 1:
+        parser.error("--repeats must be >= 1")
     if args.threads is not None:
         torch.set_num_threads(args.threads)
 
@@ -39,7 +46,7 @@ def main() -> None:
 
     device = torch.cuda.get_device_name(classifier.device) if classifier.device.type == "cuda" else "CPU"
     print(f"RISE on `shapes` (3x32x32, SmallCNN), {args.images} test images, s={args.grid_size}, "
-          f"p={args.p}, batch {args.batch_size}; {device}, {torch.get_num_threads()} torch threads, "
+          f"p={args.p}, batch {args.batch_size}, {args.repeats} repeats; {device}, {torch.get_num_threads()} torch threads, "
           f"torch {torch.__version__}, {platform.processor() or platform.machine()}\n")  # fmt: skip
     print("| N masks | queries / image | seconds / image | masked images / s | mask generation (s) |")
     print("|---:|---:|---:|---:|---:|")
@@ -50,9 +57,10 @@ def main() -> None:
         if classifier.device.type == "cuda":
             torch.cuda.synchronize(classifier.device)
         generation = time.perf_counter() - start
-        explanation = explainer.explain(images, targets)
-        throughput = explanation.queries / explanation.seconds
-        print(f"| {n} | {explanation.queries_per_image:.0f} | {explanation.seconds_per_image:.3f} | "
+        explanations = [explainer.explain(images, targets) for _ in range(args.repeats)]
+        median, q1, q3 = seconds_summary([e.seconds_per_image for e in explanations])
+        throughput = explanations[0].queries_per_image / median
+        print(f"| {n} | {explanations[0].queries_per_image:.0f} | {format_seconds(median, q1, q3)} | "
               f"{throughput:,.0f} | {generation:.3f} |")  # fmt: skip
 
 

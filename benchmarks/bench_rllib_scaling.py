@@ -36,9 +36,10 @@ def measure(env_id: str, env_kwargs: dict[str, Any], num_env_runners: int, envs_
             fragment: int, seconds: float, warmup_rounds: int, seed: int) -> dict[str, float]:  # fmt: skip
     """Steps/s of ``num_env_runners`` EnvRunners sampling ``fragment`` vector steps per round."""
     from saliency_gym.distributed.rllib_training import DEFAULT_MODEL, DEFAULT_PPO, build_ppo_config
+    from saliency_gym.envs.saliency import unwrap_search_env
 
     probe = gym.make(env_id, **env_kwargs, observe_action_mask=True)
-    grid = tuple(probe.unwrapped.config.grid.shape)
+    grid = unwrap_search_env(probe).config.grid.shape
     probe.close()
     batch = fragment * envs_per_runner * num_env_runners
     hyperparameters = {

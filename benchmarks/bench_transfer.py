@@ -31,7 +31,7 @@ from saliency_gym.benchmarks.suite import mean_ci
 from saliency_gym.data import load_dataset
 from saliency_gym.explainers import make_explainer
 from saliency_gym.metrics import deletion_curve, insertion_curve
-from saliency_gym.zoo import load_classifier
+from saliency_gym.models.zoo import load_classifier
 
 CLASSIFIERS = ("shapes", "shapes_robust", "shapes_idexpo")
 AGENTS = {"reveal": ("shapes_reveal", "saliency_gym/SaliencyReveal-Shapes-v0"),

@@ -15,8 +15,11 @@ over the evaluated images, the same for every image). An agent's row gains the p
 agent − centre and agent − own mean map (insertion and deletion, per image, mean and 95% interval):
 an agent that does not beat them has learned a prior, not a search.
 
-Every number is a mean over images with a 95% confidence interval (Student's t with ``n - 1``
-degrees of freedom, ``scipy.stats.t``; seconds are measured per chunk of images). Results are written as
+Every score is a mean over images with a 95% confidence interval (Student's t with ``n - 1``
+degrees of freedom, ``scipy.stats.t``). Seconds per image are measured per chunk of images and
+reported as the median over chunks with its interquartile range (:func:`seconds_summary`,
+:func:`format_seconds`): a handful of timings on a shared machine is skewed by the load, so a
+t-interval of them means little (two chunks gave ``1.5298 ± 2.2791``). Results are written as
 Markdown, CSV and JSON, with PNGs of the mean insertion/deletion curves per method and a grid of
 saliency overlays.
 
@@ -62,8 +65,8 @@ from saliency_gym.metrics import (
     plot_insertion_deletion_curves,
     pointing_game,
 )
+from saliency_gym.models.zoo import load_classifier
 from saliency_gym.plotting import save_saliency_grid
-from saliency_gym.zoo import load_classifier
 
 
 @dataclass(frozen=True)
@@ -92,7 +95,11 @@ class MethodResult:
     queries_per_image: float
     queries_ci: float
     seconds_per_image: float
-    seconds_ci: float
+    """The median over chunks of a chunk's seconds per image (:func:`seconds_summary`)."""
+    seconds_q1: float
+    """First quartile of the chunks' seconds per image."""
+    seconds_q3: float
+    """Third quartile of the chunks' seconds per image."""
     # Paired differences (per image, this row minus the reference, mean and 95% CI) for the rows of
     # learned methods that have a mean-map row (:func:`saliency_gym.benchmarks.priors.paired_columns`).
     insertion_minus_centre: float | None = None
@@ -103,6 +110,52 @@ class MethodResult:
     insertion_minus_mean_map_ci: float | None = None
     deletion_minus_mean_map: float | None = None
     deletion_minus_mean_map_ci: float | None = None
+
+
+#: The timing columns of :class:`MethodResult`: they differ from run to run, so comparisons of two
+#: runs' numbers (a Ray sweep against the local run) leave them out.
+TIMING_FIELDS = ("seconds_per_image", "seconds_q1", "seconds_q3")
+
+
+def seconds_summary(values: Any) -> tuple[float, float, float]:
+    """``(median, q1, q3)`` of timings in seconds (the finite ones; NaN for none).
+
+    Why not a mean with a t-interval: timings on a shared machine are few and skewed (the load only
+    ever adds time), so two chunks gave ``1.5298 ± 2.2791`` and equal timings ``± 0.0000``. The
+    median and the interquartile range (NumPy's linear percentiles) stay inside the measured values
+    and say how spread they are. One value gives ``(v, v, v)``.
+    """
+    v = np.asarray(values, dtype=np.float64).reshape(-1)
+    v = v[np.isfinite(v)]
+    if len(v) == 0:
+        return float("nan"), float("nan"), float("nan")
+    q1, median, q3 = np.percentile(v, [25, 50, 75])
+    return float(median), float(q1), float(q3)
+
+
+def _decimals(value: float, digits: int) -> int:
+    """Decimals that show ``value`` with ``digits`` significant digits (none past the point for
+    values of ``10 ** digits`` and more)."""
+    if value == 0 or not np.isfinite(value):
+        return digits - 1
+    return max(0, digits - 1 - int(np.floor(np.log10(abs(value)))))
+
+
+def format_seconds(median: float, q1: float, q3: float, *, digits: int = 3) -> str:
+    """``"0.153 s (IQR 0.141–0.170)"``: a :func:`seconds_summary` for a table cell.
+
+    The median has ``digits`` significant digits and the quartiles as many decimals as the
+    median, so the three read on one scale (``"12.4 s (IQR 11.9–13.0)"``,
+    ``"0.00153 s (IQR 0.00141–0.00170)"``). When the quartiles are equal (one timing, or equal
+    ones) there is no spread to show and the cell is the median alone; NaN is ``"n/a"``.
+    """
+    if not np.isfinite(median):
+        return "n/a"
+    decimals = _decimals(median, digits)
+    text = f"{median:,.{decimals}f} s"
+    if np.isfinite(q1) and np.isfinite(q3) and f"{q1:.{decimals}f}" != f"{q3:.{decimals}f}":
+        text += f" (IQR {q1:,.{decimals}f}–{q3:,.{decimals}f})"
+    return text
 
 
 def mean_ci(values: np.ndarray) -> tuple[float, float]:
@@ -197,25 +250,40 @@ class DatasetContext:
 
     @property
     def stem(self) -> str:
-        """The label as a file-name part (``net/images`` -> ``net_images``)."""
-        return self.label.replace("/", "_")
+        """The label as a file-name part (``shapes (model MyNet)`` -> ``shapes_model_MyNet``)."""
+        return "_".join("".join(c if c.isalnum() or c in "-_." else " " for c in self.label).split())
 
 
 def prepare_dataset(dataset: str, size: SuiteSize, *, device: str | None = None,
                     classifier: FrozenClassifier | None = None, source: DataSource | None = None) -> DatasetContext:  # fmt: skip
     """Load ``dataset``'s shipped classifier and test images (or take ``classifier`` and
-    ``source``, labelled ``<classifier>/<source>``) and predict the classes to explain."""
+    ``source``, labelled by :func:`data_label`) and predict the classes to explain."""
     if classifier is None:
         classifier = load_classifier(dataset, device=device)
         source = _test_source(dataset, classifier, size)
     elif source is None:
         raise ValueError("pass source= (the images) with classifier=")
     else:
-        dataset = f"{classifier.name}/{source.name}"
+        dataset = data_label(classifier, source)
     assert source is not None
     batch = source.get_batch(np.arange(min(size.images, len(source))))
     targets = classifier.predict(batch.images, count=False).cpu().numpy()
     return DatasetContext(dataset, classifier, source, batch.images, batch.masks, targets)
+
+
+def data_label(classifier: FrozenClassifier, source: DataSource) -> str:
+    """The dataset column of your own model's rows: the data's own name (an image folder's base
+    name: ``--data build/my_photos`` is ``my_photos``).
+
+    ``<model>/<data>`` read as a path (``build/my_photos`` for the model ``build`` of
+    ``module:build``), so the model is no longer in the label; only when the data has the name of
+    a shipped dataset (whose own rows the same table may hold, run with the shipped classifier)
+    is the model added: ``shapes (model MyNet)``.
+    """
+    from saliency_gym.data import available_datasets
+
+    name = source.name
+    return f"{name} (model {classifier.name})" if name in available_datasets() else name
 
 
 def _test_source(dataset: str, classifier: FrozenClassifier, size: SuiteSize) -> DataSource:
@@ -299,7 +367,8 @@ def merge_method(label: str, n_images: int, chunks: Sequence[ChunkValues]) -> tu
     """One method's table row, its curves (for the plot) and its overlay maps from its chunks.
 
     Per-image values are averaged over seeds, then each number is a mean over images with its 95%
-    CI (so with one seed, the values of the images themselves); seconds are per chunk."""
+    CI (so with one seed, the values of the images themselves); seconds per image are the median
+    and quartiles over all chunks of all seeds (:func:`seconds_summary`)."""
     seeds = sorted({c.seed for c in chunks})
     by_seed = _by_seed(chunks)
     for s, parts in zip(seeds, by_seed, strict=True):
@@ -316,7 +385,7 @@ def merge_method(label: str, n_images: int, chunks: Sequence[ChunkValues]) -> tu
     (ins_mean, ins_ci), (del_mean, del_ci) = mean_ci(per_image([r.auc for r in ins])), mean_ci(per_image([r.auc for r in dele]))
     pg_mean, pg_ci = mean_ci(pg) if pg is not None else (None, None)
     row = MethodResult(label, chunks[0].method, n_images, ins_mean, ins_ci, del_mean, del_ci, pg_mean, pg_ci,
-                       *mean_ci(queries), *mean_ci(seconds))  # fmt: skip
+                       *mean_ci(queries), *seconds_summary(seconds))  # fmt: skip
     overlay = np.concatenate([c.overlay_maps for c in by_seed[0]])
     return row, (concat_curves(ins), concat_curves(dele)), overlay
 
@@ -399,7 +468,7 @@ def run_dataset(dataset: str, size: SuiteSize, out: Path, *, device: str | None 
     """Explain ``size.images`` test images with every method and score them.
 
     ``dataset`` names a shipped classifier and its test data; or pass your own ``classifier`` and
-    ``source`` (the rows are then labelled ``<classifier>/<source>``). Maps explain the predicted
+    ``source`` (the rows are then labelled by :func:`data_label`: the data's name). Maps explain the predicted
     class. Every method runs once per seed in ``seeds`` (per-image values are averaged over seeds;
     ``methods`` given here are the same for every seed; ``only`` keeps some of the default
     methods, by name, e.g. ``["rise-500", "gradcam"]``). Images are explained in chunks of
@@ -455,7 +524,8 @@ def to_markdown(results: list[MethodResult]) -> str:
     for r, extra in zip(results, paired, strict=True):
         lines.append(
             f"| {r.dataset} | {r.method} | {_fmt(r.insertion_auc, r.insertion_ci)} | {_fmt(r.deletion_auc, r.deletion_ci)} | "
-            f"{_fmt(r.pointing_game, r.pointing_ci)} | {r.queries_per_image:,.0f} | {_fmt(r.seconds_per_image, r.seconds_ci, 4)} |" + extra
+            f"{_fmt(r.pointing_game, r.pointing_ci)} | {r.queries_per_image:,.0f} | "
+            f"{format_seconds(r.seconds_per_image, r.seconds_q1, r.seconds_q3)} |" + extra
         )
     return "\n".join(lines) + "\n"
 
@@ -472,14 +542,25 @@ def run_suite(size: str = "quick", datasets: tuple[str, ...] = ("shapes", "digit
     for dataset in datasets:
         results += run_dataset(dataset, chosen, out, device=device, progress=progress)
     meta: dict[str, Any] = {"size": size, "images": chosen.images, "rise_masks": chosen.rise_masks,
-                            "datasets": list(datasets), "seconds": time.perf_counter() - start}  # fmt: skip
+                            "datasets": dataset_labels(results), "seconds": time.perf_counter() - start}  # fmt: skip
     write_results(results, out, meta)
     return results
 
 
 def write_results(results: list[MethodResult], out: Path, meta: dict[str, Any]) -> None:
-    """``results.md``, ``results.csv`` and ``results.json`` (with ``meta``) in ``out``."""
+    """``results.md``, ``results.csv`` and ``results.json`` (with ``meta``) in ``out``.
+
+    ``meta["datasets"]``, when given, is written with each dataset once, in order (a list of
+    every row's dataset would repeat one dataset per method)."""
+    if "datasets" in meta:
+        meta = {**meta, "datasets": list(dict.fromkeys(meta["datasets"]))}
     write_tables(results, out, meta, stem="results", markdown=to_markdown(results))
+
+
+def dataset_labels(results: Sequence[MethodResult]) -> list[str]:
+    """The datasets of ``results``, each once, in the order of the rows: what ``meta.datasets``
+    lists."""
+    return list(dict.fromkeys(r.dataset for r in results))
 
 
 def write_tables(rows: Sequence[Any], out: Path, meta: dict[str, Any], *, stem: str, markdown: str) -> None:

@@ -10,7 +10,7 @@ Importing the package registers its Gymnasium environments (idempotently). The m
 from saliency_gym.classifier import FrozenClassifier
 from saliency_gym.data import DataSource, load_dataset
 from saliency_gym.explainers import Explainer, Explanation
-from saliency_gym.zoo import load_classifier, shipped_classifiers
+from saliency_gym.models.zoo import load_classifier, shipped_classifiers
 
 __version__ = "0.1.0"
 

@@ -6,12 +6,17 @@ way the rest of saliency-gym touches a model. It
 * validates inputs at the boundary (``(N, C, H, W)`` floats in [0, 1] of the expected shape),
 * batches them (``batch_size`` images per forward pass, by default sized from a memory budget and
   the model's measured per-image activation footprint) on its ``device``,
-* runs under :func:`torch.inference_mode` for probabilities (on CUDA by default in mixed precision
-  and ``channels_last`` memory format, outputs returned as float32), and
+* runs under :func:`torch.inference_mode` for probabilities (outputs returned as float32),
+* checks the scores of its first forward passes against what was declared (logits or
+  probabilities), and
 * counts every image it is asked about in :attr:`queries`, the query budget benchmarks report.
 
 Gradient-based explainers need a differentiable forward pass; :meth:`logits` provides it (still
 counted) while the parameters stay frozen (``requires_grad=False``, eval mode).
+
+How a forward pass is made fast on a device (mixed precision and ``channels_last`` on CUDA, the
+TorchScript copy of ``optimize``, the automatic batch size) lives in
+:mod:`saliency_gym.models.backend`; measured speeds are in ``benchmarks/bench_photos_speed.py``.
 """
 
 from __future__ import annotations
@@ -26,6 +31,18 @@ import numpy as np
 import torch
 from torch import nn
 
+from saliency_gym.models.backend import (
+    AMP_DTYPES,
+    AUTO_MAX_BATCH_CPU,
+    AUTO_MAX_BATCH_CUDA,
+    AUTO_MEMORY_BUDGET_CPU,
+    AUTO_PROBE_IMAGES,
+    BackendOptions,
+    auto_batch_size,
+    measure_activation_bytes,
+    optimize_for_inference,
+    to_memory_format,
+)
 from saliency_gym.validation import as_image_batch, check_int, resolve_device
 
 #: How many forward passes (the first ones) have their outputs checked (finite; probabilities when
@@ -35,34 +52,6 @@ OUTPUT_CHECKS = 2
 PROBS_TOLERANCE = 1e-3
 #: Row sums within this of 1 (with non-negative entries) make declared logits look like probabilities.
 LOOKS_LIKE_PROBS_TOLERANCE = 1e-4
-
-#: ``batch_size="auto"`` on a CPU: the activation memory one forward pass may use (64 MiB). Far
-#: below what would exhaust memory, on purpose: on a CPU throughput peaks when a batch's working set
-#: stays in the last-level cache. Measured (EfficientNet-Lite0, 224x224, eager, 2 threads of an AMD
-#: EPYC with 32 MiB L3): ~40 images/s in batches of 2-4, ~21 at 16, ~13 at 48; this budget gives it
-#: batches of 3 (its estimated footprint is ~20 MB per image), while small models still reach
-#: :data:`AUTO_MAX_BATCH_CPU`. Pass ``memory_budget`` to trade speed for fewer, larger calls.
-AUTO_MEMORY_BUDGET_CPU = 64 << 20
-#: ``batch_size="auto"`` on CUDA: the fraction of the device's free memory (what the driver reports
-#: free plus what PyTorch's caching allocator holds unused) one forward pass may use.
-AUTO_MEMORY_FRACTION_CUDA = 0.5
-#: Upper bounds of the automatic batch size. On a CPU, batches beyond a few dozen images gain no
-#: throughput (the working set leaves the caches: the shipped 32x32 CNNs run 2-3x faster in batches
-#: of 64 than of 512 on two cores), they only cost memory; accelerators want large batches.
-AUTO_MAX_BATCH_CPU = 64
-AUTO_MAX_BATCH_CUDA = 1024
-#: Images of the probe pass that measures the per-image activation footprint.
-AUTO_PROBE_IMAGES = 2
-#: CPU estimate of the live activation memory of one image, from the outputs of the leaf modules
-#: seen in the probe pass: this many times the largest single output (a layer's input and output,
-#: a residual branch kept alive and the convolution workspace), plus the input image itself.
-#: Inference frees every other intermediate as soon as it is consumed. For a callable that is not
-#: an ``nn.Module`` (no hooks to read) the estimate is this many times the input image instead:
-#: :data:`AUTO_CALLABLE_INPUT_FACTOR`.
-AUTO_CPU_PEAK_FACTOR = 4
-AUTO_CALLABLE_INPUT_FACTOR = 32
-#: Mixed-precision dtypes :meth:`FrozenClassifier.probs` may run in (``amp_dtype``).
-AMP_DTYPES = (torch.bfloat16, torch.float16)
 
 
 class FeatureTap(nn.Module):
@@ -108,21 +97,19 @@ class FrozenClassifier:
             ``"auto"`` (the default): ``memory_budget // per-image activation bytes`` clamped to
             ``[1, AUTO_MAX_BATCH_CPU]`` on a CPU (``AUTO_MAX_BATCH_CUDA`` on CUDA), so 224x224
             batches never exhaust memory. The per-image footprint is measured once, lazily, by a
-            probe pass of :data:`AUTO_PROBE_IMAGES` mid-grey images (uncounted, outputs not
-            checked): on CUDA the peak of ``torch.cuda.max_memory_allocated``; on a CPU an
-            estimate from the leaf modules' outputs (see :data:`AUTO_CPU_PEAK_FACTOR`; a plain
-            callable, or a TorchScript module whose layers cannot be hooked, is not measured: its
-            estimate is :data:`AUTO_CALLABLE_INPUT_FACTOR` times the input size).
+            probe pass of :data:`~saliency_gym.models.backend.AUTO_PROBE_IMAGES` mid-grey images
+            (uncounted, outputs not checked; see
+            :func:`~saliency_gym.models.backend.measure_activation_bytes`).
             :attr:`batch_size` reads the chosen size (probing if needed),
             :attr:`activation_bytes_per_image` the measured footprint, :attr:`auto_batch_size`
-            whether the size is automatic. On a CPU EfficientNet-Lite0 at 224x224 gets 3 (about twice the
-            throughput of batches of 16), the shipped 32x32 CNNs 64.
-            Explainers and metrics that build large masked batches (RISE, insertion/deletion)
-            follow it.
+            whether the size is automatic. Large models get small batches on a CPU, the shipped
+            32x32 CNNs the maximum. Explainers and metrics that build large masked batches (RISE,
+            insertion/deletion) follow it.
         memory_budget: bytes of activation memory a forward pass may use with
-            ``batch_size="auto"``; ``None``: :data:`AUTO_MEMORY_BUDGET_CPU` (64 MiB, sized for
-            the CPU caches, see there) on a CPU,
-            :data:`AUTO_MEMORY_FRACTION_CUDA` of the free CUDA memory at probe time on CUDA.
+            ``batch_size="auto"``; ``None``: :data:`~saliency_gym.models.backend.AUTO_MEMORY_BUDGET_CPU`
+            (64 MiB, sized for the CPU caches) on a CPU,
+            :data:`~saliency_gym.models.backend.AUTO_MEMORY_FRACTION_CUDA` of the free CUDA memory
+            at probe time on CUDA.
         outputs: ``"logits"`` (softmax is applied) or ``"probs"`` (already probabilities). The
             outputs of the first forward passes are checked against it: non-finite scores, or
             declared probabilities that are not, raise ``ValueError``; declared logits that look
@@ -131,14 +118,13 @@ class FrozenClassifier:
             always pass [0, 1] images (typical for torchvision models).
         check_range: whether to verify that inputs lie in [0, 1] (cheap; keep it on).
         optimize: run :meth:`probs` through an inference-optimised copy of the module (batch-norm
-            folded into convolutions, frozen TorchScript graph): about 3x the throughput of eager
-            mode for the shipped CNNs on a CPU. Only for modules whose forward has no
-            data-dependent control flow (it is traced once); gradients (:meth:`logits`) always use
-            the eager module. Values agree with eager mode to about 1e-5. Measured on 224x224
-            inputs (2 CPU threads, auto batch size): EfficientNet-Lite0 1.17x eager (43.8 against
-            37.4 images/s), a ResNet-18-like network about 1.0-1.1x; it stays off by default for
-            wrapped modules because a trace silently freezes data-dependent control flow (the
-            loaders of shipped models turn it on). With ``amp`` the copy runs under autocast too.
+            folded into convolutions, frozen TorchScript graph;
+            :func:`~saliency_gym.models.backend.optimize_for_inference`). Only for modules whose
+            forward has no data-dependent control flow (it is traced once); gradients
+            (:meth:`logits`) always use the eager module. Values agree with eager mode to about
+            1e-5. It stays off by default for wrapped modules because a trace silently freezes
+            data-dependent control flow (the loaders of shipped models turn it on). With ``amp``
+            the copy runs under autocast too. Speed-ups: see ``benchmarks/bench_photos_speed.py``.
         amp: run :meth:`probs` under :func:`torch.autocast` (mixed precision) on CUDA; ``None``
             (default): on for CUDA devices. Outputs are returned as float32 either way, and
             :meth:`logits` (gradients) always stays in float32. A no-op on other devices (CPU
@@ -186,13 +172,8 @@ class FrozenClassifier:
         self.activation_bytes_per_image: int | None = None
         self.batch_size = batch_size  # the setter validates "auto" too
         self.memory_budget = None if memory_budget is None else check_int("memory_budget", memory_budget, minimum=1)
-        for option, value in (("amp", amp), ("channels_last", channels_last)):
-            if value is not None and not isinstance(value, bool):
-                raise TypeError(f"{option} must be True, False or None (on for CUDA), got {value!r}")
-        if amp_dtype is not None and amp_dtype not in AMP_DTYPES:
-            raise ValueError(f"amp_dtype must be torch.bfloat16, torch.float16 or None, got {amp_dtype!r}")
-        self._amp_option, self._channels_last_option = amp, channels_last
-        self._amp_dtype_option = amp_dtype
+        #: mixed precision and memory format as asked for (resolved per device by the properties)
+        self.backend = BackendOptions(amp=amp, amp_dtype=amp_dtype, channels_last=channels_last)
         self.input_shape: tuple[int, int, int] = input_shape
         self.outputs = outputs
         self.check_range = bool(check_range)
@@ -225,7 +206,7 @@ class FrozenClassifier:
         self._fast_model: Callable[[torch.Tensor], torch.Tensor] | None = None
         #: :meth:`probs_and_features`' modules per ``(layer id, grid)`` (see :meth:`_feature_tap`)
         self._feature_taps: dict[tuple[int, tuple[int, int]], Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]] = {}
-        #: forward passes whose outputs are still to be checked (see :meth:`_check_outputs`)
+        #: forward passes whose outputs are still to be checked (see :func:`check_scores`)
         self._output_checks_left = OUTPUT_CHECKS
         self.queries = 0
 
@@ -252,24 +233,17 @@ class FrozenClassifier:
     @property
     def amp(self) -> bool:
         """Whether :meth:`probs` runs in mixed precision (only ever on CUDA)."""
-        wanted = self.device.type == "cuda" if self._amp_option is None else self._amp_option
-        return bool(wanted) and self.device.type == "cuda"
+        return self.backend.amp_on(self.device)
 
     @property
     def amp_dtype(self) -> torch.dtype:
         """The autocast dtype :meth:`probs` uses when :attr:`amp` is on."""
-        if self._amp_dtype_option is not None:
-            return self._amp_dtype_option
-        if self.device.type == "cuda" and torch.cuda.is_available() and torch.cuda.is_bf16_supported():
-            return torch.bfloat16
-        return torch.float16
+        return self.backend.autocast_dtype(self.device)
 
     @property
     def channels_last(self) -> bool:
         """Whether weights and inputs use ``channels_last`` memory format."""
-        if self._channels_last_option is None:
-            return self.device.type == "cuda"
-        return self._channels_last_option
+        return self.backend.channels_last_on(self.device)
 
     @property
     def num_classes(self) -> int:
@@ -332,71 +306,27 @@ class FrozenClassifier:
 
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
         """Mixed precision for :meth:`probs` when :attr:`amp` is on (CUDA), else nothing."""
-        if self.amp:
-            return torch.autocast(device_type="cuda", dtype=self.amp_dtype)
-        return contextlib.nullcontext()
+        return self.backend.autocast(self.device)
 
     def _model_input(self, x: torch.Tensor) -> torch.Tensor:
         """Normalise ``x`` and give it the memory format the module expects."""
         if self._mean is not None and self._std is not None:
             x = (x - self._mean) / self._std
-        if self.channels_last and x.ndim == 4:
-            x = x.contiguous(memory_format=torch.channels_last)
-        return x
+        return to_memory_format(x, self.channels_last)
 
     def _auto_batch_size(self) -> int:
         """The automatic batch size: the memory budget over the measured per-image footprint."""
         probe = torch.full((AUTO_PROBE_IMAGES, *self.input_shape), 0.5, device=self.device)
-        per_image = self._measure_activation_bytes(probe)
+
+        def fast_forward(x: torch.Tensor) -> Any:
+            with self._autocast():
+                return self._inference_model()(x)
+
+        per_image = measure_activation_bytes(
+            self.model, probe, self.device, prepare=self._model_input, fast_forward=fast_forward
+        )
         self.activation_bytes_per_image = per_image
-        if self.device.type == "cuda":
-            budget = self.memory_budget if self.memory_budget is not None else _free_cuda_bytes(self.device)
-            cap = AUTO_MAX_BATCH_CUDA
-        else:
-            budget = self.memory_budget if self.memory_budget is not None else AUTO_MEMORY_BUDGET_CPU
-            cap = AUTO_MAX_BATCH_CPU
-        return int(max(1, min(cap, budget // max(per_image, 1))))
-
-    def _measure_activation_bytes(self, probe: torch.Tensor) -> int:
-        """Bytes of memory one image needs in a forward pass of :meth:`probs` (see the class
-        docstring): measured on CUDA, estimated from the leaf modules' outputs on a CPU."""
-        n = probe.shape[0]
-        input_bytes = probe[0].numel() * probe.element_size()
-        with torch.inference_mode():
-            if self.device.type == "cuda":
-                torch.cuda.synchronize(self.device)
-                torch.cuda.reset_peak_memory_stats(self.device)
-                before = torch.cuda.memory_allocated(self.device)
-                with self._autocast():
-                    self._inference_model()(self._model_input(probe))
-                torch.cuda.synchronize(self.device)
-                peak = torch.cuda.max_memory_allocated(self.device) - before
-                return max(int(peak // n), input_bytes)
-            if not isinstance(self.model, nn.Module):  # nothing to hook: no need to call it
-                return AUTO_CALLABLE_INPUT_FACTOR * input_bytes
-            largest = 0
-
-            def record(_module: nn.Module, _inputs: Any, output: Any) -> None:
-                nonlocal largest
-                tensors = output if isinstance(output, (tuple, list)) else (output,)
-                size = sum(t.numel() * t.element_size() for t in tensors if isinstance(t, torch.Tensor))
-                largest = max(largest, size)
-
-            leaves = [m for m in self.model.modules() if not list(m.children())] or [self.model]
-            handles = []
-            try:
-                handles = [m.register_forward_hook(record) for m in leaves]
-            except RuntimeError:  # e.g. a scripted module; treated as a plain callable below
-                largest = 0
-            try:
-                if handles:
-                    self.model(self._model_input(probe))
-            finally:
-                for handle in handles:
-                    handle.remove()
-        if largest == 0:  # no hook fired (a TorchScript module runs its own graph)
-            return AUTO_CALLABLE_INPUT_FACTOR * input_bytes
-        return int(AUTO_CPU_PEAK_FACTOR * largest // n + input_bytes)
+        return auto_batch_size(per_image, self.device, self.memory_budget)
 
     def _forward(self, x: torch.Tensor, fast: bool = False) -> torch.Tensor:
         x = self._model_input(x)
@@ -419,50 +349,8 @@ class FrozenClassifier:
         out = out.float()
         if self._output_checks_left > 0 and out.shape[0] > 0:
             self._output_checks_left -= 1
-            self._check_outputs(out.detach())
+            check_scores(out.detach(), self.outputs, self.name)
         return out
-
-    def _check_outputs(self, out: torch.Tensor) -> None:
-        """Check the scores of one of the first forward passes against what was declared.
-
-        Non-finite scores raise ``ValueError``; declared probabilities that are not (values outside
-        [0, 1] or rows not summing to 1) raise ``ValueError``; declared logits whose rows are all
-        non-negative and sum to 1 (on a batch of at least 2 images) warn that they look like
-        probabilities. Only the first :data:`OUTPUT_CHECKS` passes are checked, so the hot path
-        stays free of the extra reductions.
-        """
-        finite = torch.isfinite(out)
-        if not bool(finite.all()):
-            bad = int((~finite).sum())
-            rows = int((~finite).any(dim=1).sum())
-            raise ValueError(
-                f"the model {self.name!r} returned {bad} non-finite score(s) (NaN or infinite) in "
-                f"{rows} of {out.shape[0]} image(s); saliency-gym needs finite {self.outputs}"
-            )
-        sums = out.sum(dim=1)
-        if self.outputs == "probs":
-            lo, hi = out.min().item(), out.max().item()
-            in_range = lo >= -PROBS_TOLERANCE and hi <= 1 + PROBS_TOLERANCE
-            if not in_range or bool(((sums - 1).abs() > PROBS_TOLERANCE).any()):
-                raise ValueError(
-                    f"the model {self.name!r} was declared with outputs='probs', but the model's outputs "
-                    f"do not look like probabilities (row sums in [{sums.min().item():.4g}, "
-                    f"{sums.max().item():.4g}], values in [{lo:.4g}, {hi:.4g}]; probabilities lie in "
-                    "[0, 1] and sum to 1); pass outputs='logits'"
-                )
-        elif (
-            out.shape[0] >= 2
-            and bool((out >= 0).all())
-            and bool(((sums - 1).abs() <= LOOKS_LIKE_PROBS_TOLERANCE).all())
-        ):
-            warnings.warn(
-                f"the model {self.name!r} was declared with outputs='logits', but its outputs look like "
-                f"probabilities (non-negative, every row of a batch of {out.shape[0]} sums to 1); a "
-                "softmax of probabilities flattens the scores: pass outputs='probs' if the model "
-                "ends in a softmax",
-                UserWarning,
-                stacklevel=4,
-            )
 
     def logits(self, images: Any, *, count: bool = True) -> torch.Tensor:
         """Differentiable ``(N, K)`` scores (log-probabilities when the model outputs probabilities).
@@ -593,54 +481,60 @@ class FrozenClassifier:
         )
 
 
-def _free_cuda_bytes(device: torch.device) -> int:
-    """:data:`AUTO_MEMORY_FRACTION_CUDA` of the memory a forward pass on ``device`` can still get:
-    what the driver reports free plus what PyTorch's caching allocator reserved but does not use."""
-    free, _total = torch.cuda.mem_get_info(device)
-    cached = torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
-    return int(AUTO_MEMORY_FRACTION_CUDA * (free + cached))
+def check_scores(out: torch.Tensor, outputs: str, name: str) -> None:
+    """Check the scores ``out`` of one of a classifier's first forward passes against what was
+    declared (``outputs``: ``"logits"`` or ``"probs"``; ``name`` names the model in messages).
 
-
-def optimize_for_inference(
-    module: nn.Module, input_shape: Sequence[int], device: torch.device, *, channels_last: bool = False
-) -> Callable[[torch.Tensor], torch.Tensor]:
-    """An inference-only copy of ``module``: traced, frozen, batch norm folded (TorchScript).
-
-    ``channels_last`` traces with an input in that memory format (the format :meth:`probs` feeds).
-    Under mixed precision (CUDA) the copy runs inside :func:`torch.autocast` like the eager module.
-
-    TorchScript is deprecated in recent PyTorch releases but remains the fastest way to run small
-    CNNs on a CPU without a compile step; where it is unavailable or fails (a module with
-    data-dependent control flow, say), the copy falls back to ``torch.fx`` conv/batch-norm fusion,
-    and failing that to the eager module. A fallback is announced with a :class:`UserWarning` that
-    names the path taken and why: it is still correct, only slower.
+    Non-finite scores raise ``ValueError``; declared probabilities that are not (values outside
+    [0, 1] or rows not summing to 1) raise ``ValueError``; declared logits whose rows are all
+    non-negative and sum to 1 (on a batch of at least 2 images) warn that they look like
+    probabilities. :class:`FrozenClassifier` checks only its first :data:`OUTPUT_CHECKS` passes,
+    so the hot path stays free of the extra reductions.
     """
-    import copy
-
-    example = torch.rand(2, *input_shape, device=device)
-    if channels_last and example.ndim == 4:
-        example = example.contiguous(memory_format=torch.channels_last)
-    reference = copy.deepcopy(module).eval()
-    try:
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")
-            traced = torch.jit.trace(reference, example)
-            fast = torch.jit.optimize_for_inference(traced)
-            fast(example)
-        return fast
-    except Exception as exc:  # noqa: BLE001 - any failure means: use a simpler, still correct path
-        reason = f"TorchScript tracing of {type(module).__name__} failed ({type(exc).__name__}: {exc})"
-    try:
-        from torch.fx.experimental.optimization import fuse
-
-        fused: nn.Module = fuse(reference)
-    except Exception as exc:  # noqa: BLE001
-        warnings.warn(
-            f"optimize=True: {reason}, and torch.fx fusion failed too ({type(exc).__name__}: {exc}); "
-            "falling back to the eager module",
-            UserWarning,
-            stacklevel=2,
+    finite = torch.isfinite(out)
+    if not bool(finite.all()):
+        bad = int((~finite).sum())
+        rows = int((~finite).any(dim=1).sum())
+        raise ValueError(
+            f"the model {name!r} returned {bad} non-finite score(s) (NaN or infinite) in "
+            f"{rows} of {out.shape[0]} image(s); saliency-gym needs finite {outputs}"
         )
-        return module
-    warnings.warn(f"optimize=True: {reason}; falling back to torch.fx conv/batch-norm fusion", UserWarning, stacklevel=2)
-    return fused
+    sums = out.sum(dim=1)
+    if outputs == "probs":
+        lo, hi = out.min().item(), out.max().item()
+        in_range = lo >= -PROBS_TOLERANCE and hi <= 1 + PROBS_TOLERANCE
+        if not in_range or bool(((sums - 1).abs() > PROBS_TOLERANCE).any()):
+            raise ValueError(
+                f"the model {name!r} was declared with outputs='probs', but the model's outputs "
+                f"do not look like probabilities (row sums in [{sums.min().item():.4g}, "
+                f"{sums.max().item():.4g}], values in [{lo:.4g}, {hi:.4g}]; probabilities lie in "
+                "[0, 1] and sum to 1); pass outputs='logits'"
+            )
+    elif (
+        out.shape[0] >= 2
+        and bool((out >= 0).all())
+        and bool(((sums - 1).abs() <= LOOKS_LIKE_PROBS_TOLERANCE).all())
+    ):
+        warnings.warn(
+            f"the model {name!r} was declared with outputs='logits', but its outputs look like "
+            f"probabilities (non-negative, every row of a batch of {out.shape[0]} sums to 1); a "
+            "softmax of probabilities flattens the scores: pass outputs='probs' if the model "
+            "ends in a softmax",
+            UserWarning,
+            stacklevel=4,
+        )
+
+
+__all__ = [
+    "AMP_DTYPES",
+    "AUTO_MAX_BATCH_CPU",
+    "AUTO_MAX_BATCH_CUDA",
+    "AUTO_MEMORY_BUDGET_CPU",
+    "LOOKS_LIKE_PROBS_TOLERANCE",
+    "OUTPUT_CHECKS",
+    "PROBS_TOLERANCE",
+    "FeatureTap",
+    "FrozenClassifier",
+    "check_scores",
+    "optimize_for_inference",
+]

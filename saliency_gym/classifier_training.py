@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 from saliency_gym.data import load_dataset
 from saliency_gym.models import SmallCNN
 from saliency_gym.models.cnn import POOLS
+from saliency_gym.models.zoo import save_classifier
 from saliency_gym.runs import (
     RunClock,
     TrainingOptions,
@@ -30,7 +31,6 @@ from saliency_gym.runs import (
     snapshot_state,
 )
 from saliency_gym.validation import check_choice
-from saliency_gym.zoo import save_classifier
 
 TRAINABLE = ("shapes", "shapes64", "digits", "shape_pairs", "shapes_cluttered")
 #: :class:`SmallCNN` arguments a dataset needs beyond the defaults: one small shape anywhere in a

@@ -261,8 +261,10 @@ def as_mask_batch(
 
 
 def resolve_device(device: torch.device | str | None) -> torch.device:
-    """``None`` means CUDA when available, else CPU; strings are validated by torch."""
-    if device is None:
+    """The one device resolver of saliency-gym: ``None`` or ``"auto"`` means CUDA when available,
+    else CPU; other strings are validated by torch, and a CUDA device without CUDA is an error
+    (never a silent CPU run)."""
+    if device is None or (isinstance(device, str) and device == "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         resolved = torch.device(device)

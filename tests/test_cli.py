@@ -76,8 +76,8 @@ def test_bench_adds_a_row_for_own_model(byo, monkeypatch, capsys):
                  "--no-progress", "--device", "cpu"])  # fmt: skip
     captured = capsys.readouterr()
     assert code == 0, captured.err
-    assert "| net/images | gradcam |" in captured.out
-    assert (out / "results.csv").is_file() and (out / "overlays_net_images.png").is_file()
+    assert "| images | gradcam |" in captured.out  # named after the data folder (not a shipped dataset's name)
+    assert (out / "results.csv").is_file() and (out / "overlays_images.png").is_file()
     assert main(["bench", "--data", byo["images"], "--out", str(out)]) == 2
     assert "pass --model too" in capsys.readouterr().err
 

@@ -222,3 +222,129 @@ def test_quantus_runs_our_explain_func(clf: FrozenClassifier) -> None:
     assert len(scores) == 4 and set(np.asarray(scores, dtype=float)) <= {0.0, 1.0}
     maps = GradientExplainer(clf).explain(x, y).maps
     np.testing.assert_array_equal(scores, pointing_game(maps, s[:, 0] > 0, ties="any"))
+
+
+# --------------------------------------------------------------------------- issue 24: Quantus keywords, curves
+IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+
+
+def _normalised(x: np.ndarray) -> np.ndarray:
+    mean, std = (np.asarray(v, dtype=np.float32).reshape(1, 3, 1, 1) for v in IMAGENET)
+    return ((x - mean) / std).astype(np.float32)
+
+
+def _expects_normalised(clf: FrozenClassifier) -> torch.nn.Module:
+    """A module that takes ImageNet-normalised inputs and computes what ``clf`` computes on the
+    [0, 1] images they came from (the usual Quantus set-up)."""
+    mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in IMAGENET)
+    inner = clf.module
+
+    class Normalised(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, t: torch.Tensor) -> torch.Tensor:
+            return self.inner(t * std + mean)
+
+    return Normalised()
+
+
+def test_explain_func_takes_quantus_keywords(clf: FrozenClassifier, x: torch.Tensor) -> None:
+    y = np.array([0, 1, 2, 3])
+    expected = GradientExplainer(clf).explain(x, y).maps
+    # device: what every Quantus metric adds when its __call__ gets device="cpu" (the issue's failure).
+    a = explain_func(model=clf.module, inputs=x.numpy(), targets=y, method="gradient", device="cpu")
+    np.testing.assert_allclose(a[:, 0], expected, atol=1e-6)
+    # method: quantus.evaluate passes its xai_methods key; Captum's names map to ours.
+    np.testing.assert_allclose(explain_func(clf.module, x.numpy(), y, method="Saliency")[:, 0], expected, atol=1e-6)
+    # Quantus's layout keywords.
+    nhwc = explain_func(clf.module, x.numpy().transpose(0, 2, 3, 1), y, method="gradient", channel_first=False)
+    assert nhwc.shape == (4, 32, 32, 1)
+    np.testing.assert_allclose(nhwc[..., 0], expected, atol=1e-6)
+    flat = explain_func(clf.module, x.numpy(), y, method="gradient", reduce_axes=(1,), keepdims=False)
+    assert flat.shape == (4, 32, 32)
+    with pytest.raises(ValueError, match="channel axis"):
+        explain_func(clf.module, x.numpy(), y, method="gradient", reduce_axes=())
+    with pytest.raises(TypeError, match="quantus.explain's own back ends"):
+        explain_func(clf.module, x.numpy(), y, method="gradient", xai_lib="captum")
+    with pytest.raises(ValueError, match="unknown method"):
+        explain_func(clf.module, x.numpy(), y, method="LRP")
+
+
+def test_explain_func_reads_normalised_inputs(clf: FrozenClassifier, x: torch.Tensor) -> None:
+    y = np.array([0, 1, 2, 3])
+    model = _expects_normalised(clf)
+    with pytest.raises(ValueError, match=r"normalize="):
+        explain_func(model, _normalised(x.numpy()), y, method="gradient")
+    a = explain_func(model, _normalised(x.numpy()), y, method="gradient", normalize=IMAGENET)
+    np.testing.assert_allclose(a[:, 0], GradientExplainer(clf).explain(x, y).maps, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(explain_func(model, _normalised(x.numpy()), y, method="gradient", normalize="imagenet"), a)
+    with pytest.raises(ValueError, match="FrozenClassifier normalises inside"):
+        explain_func(clf, x.numpy(), y, method="gradient", normalize="imagenet")
+
+
+def test_quantus_metric_with_device_runs_our_explain_func(clf: FrozenClassifier) -> None:
+    """The issue's first failure: ``metric(..., device="cpu")`` makes Quantus call
+    ``explain_func(..., device="cpu")``."""
+    quantus = pytest.importorskip("quantus")
+    from saliency_gym.data import ShapesSource
+
+    batch = ShapesSource(split="test", n=4, seed=0).get_batch(np.arange(4))
+    s = batch.masks.astype(np.float32)[:, None]
+    scores = quantus.PointingGame(disable_warnings=True)(
+        model=clf.module, x_batch=batch.images, y_batch=batch.labels, a_batch=None, s_batch=s, device="cpu",
+        explain_func=explain_func, explain_func_kwargs={"method": "gradient"},
+    )  # fmt: skip
+    maps = GradientExplainer(clf).explain(batch.images, batch.labels).maps
+    np.testing.assert_array_equal(scores, pointing_game(maps, s[:, 0] > 0, ties="any"))
+
+
+@pytest.mark.parametrize("mode", ["insertion", "deletion"])
+def test_quantus_style_insertion_deletion_equal_ours(mode: str, clf: FrozenClassifier, x: torch.Tensor) -> None:
+    """Same AUCs up to float32 round-off (the classifier batches images differently per call)."""
+    from saliency_gym.metrics import deletion_curve, insertion_curve
+
+    y = np.array([0, 1, 2, 3])
+    a = np.random.default_rng(0).random((4, 1, 32, 32)).astype(np.float32)
+    ours = (insertion_curve if mode == "insertion" else deletion_curve)(clf, x, a[:, 0], y, step=64)
+    metric = as_quantus_metric(mode, step=64)
+    scores = metric(clf.module, x.numpy(), y, a, device="cpu")
+    assert isinstance(scores, list) and len(scores) == 4 and all(isinstance(v, float) for v in scores)
+    np.testing.assert_allclose(scores, ours.auc, atol=1e-5)
+    np.testing.assert_allclose(metric(clf, x, torch.as_tensor(y), torch.as_tensor(a[:, 0])), ours.auc, atol=1e-5)
+    curves = as_quantus_metric(mode, step=64, return_curves=True)(clf.module, x.numpy(), y, a)
+    np.testing.assert_allclose(np.asarray(curves), ours.curves, atol=1e-5)
+    # Normalised x_batch with normalize=: the same numbers.
+    normalised = as_quantus_metric(mode, step=64, normalize="imagenet")(_expects_normalised(clf), _normalised(x.numpy()), y, a)
+    np.testing.assert_allclose(normalised, ours.auc, atol=1e-5)
+    # With explain_func instead of a_batch.
+    from_func = metric(clf.module, x.numpy(), y, None, explain_func=explain_func, explain_func_kwargs={"method": "gradient"})
+    maps = GradientExplainer(clf).explain(x, y).maps
+    np.testing.assert_allclose(from_func, (insertion_curve if mode == "insertion" else deletion_curve)(clf, x, maps, y, step=64).auc, atol=1e-5)
+    with pytest.raises(ValueError, match="softmax=False"):
+        metric(clf.module, x.numpy(), y, a, softmax=False)
+    with pytest.raises(ValueError, match=r"normalize="):
+        metric(clf.module, _normalised(x.numpy()), y, a)
+    with pytest.raises(ValueError, match="one channel"):
+        metric(clf.module, x.numpy(), y, np.repeat(a, 3, axis=1))
+
+
+def test_deletion_agrees_with_quantus_pixel_flipping() -> None:
+    """Quantus's PixelFlipping (``perturb_baseline=0``, ``features_in_step=W`` on a one-channel
+    model) is RISE's deletion curve without its first point (the unperturbed image); its AUC is
+    ``np.trapz`` with ``dx=1`` over those points, not RISE's normalised area."""
+    quantus = pytest.importorskip("quantus")
+    from saliency_gym.data import load_dataset
+    from saliency_gym.metrics import deletion_curve
+
+    digits = load_classifier("digits", device="cpu")
+    x = load_dataset("digits", "test").get_batch(np.arange(6)).images.astype(np.float32)
+    y = digits.predict(x, count=False).numpy()
+    a = np.random.default_rng(1).random((6, 1, 32, 32)).astype(np.float32)  # distinct values: no ties
+    ours = deletion_curve(digits, x, a[:, 0], y, step=32)
+    metric = quantus.PixelFlipping(features_in_step=32, perturb_baseline=0.0, disable_warnings=True, display_progressbar=False)
+    theirs = np.asarray(metric(model=digits.module, x_batch=x, y_batch=y, a_batch=a, device="cpu"))
+    np.testing.assert_allclose(theirs, ours.curves[:, 1:], atol=1e-5)
+    np.testing.assert_allclose(as_quantus_metric("deletion", step=32, return_curves=True)(digits.module, x, y, a),
+                               ours.curves, atol=1e-6)  # fmt: skip

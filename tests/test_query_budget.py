@@ -24,9 +24,10 @@ def test_bench_photos_quick_writes_the_table_and_the_picture(tmp_path, capsys):
     assert rows["greedy-1"]["queries_per_image"] == 49  # one look-ahead over the 7x7 cells
     assert rows["gradcam"]["queries_per_image"] == 1
     assert rows["random map"]["queries_per_image"] == 0
-    # the shipped photos agent: no query with order scoring, K + 1 with RExL's gain scoring
-    assert rows["photos_reveal-order"]["queries_per_image"] == 0
-    assert rows["photos_reveal-gain"]["queries_per_image"] == 49 + 1
+    # the shipped photos agent sees the image's features (one query); gain scoring (RExL) adds the
+    # substrate's score and one query per cell
+    assert rows["photos_reveal-order"]["queries_per_image"] == 1
+    assert rows["photos_reveal-gain"]["queries_per_image"] == 1 + 1 + 49
     assert all(0.0 <= r["insertion_auc"] <= 1.0 and 0.0 <= r["deletion_auc"] <= 1.0 for r in rows.values())
     # the priors at zero queries: the centre prior and each agent's own mean map, and the agents'
     # paired differences with both (one image here, so a zero-width interval)
@@ -36,7 +37,10 @@ def test_bench_photos_quick_writes_the_table_and_the_picture(tmp_path, capsys):
     assert agent["insertion_minus_centre"] == pytest.approx(agent["insertion_auc"] - centre["insertion_auc"])
     assert agent["insertion_minus_mean_map"] == pytest.approx(0.0)  # one image: its mean map is its map
     assert rows["gradcam"]["insertion_minus_centre"] is None
-    assert "insertion − centre ↑" in (folder / "budget.md").read_text()
+    table = (folder / "budget.md").read_text()
+    assert "insertion − centre ↑" in table and "insertion − Grad-CAM ↑" in table and "pointing game ↑" in table
+    assert "**≤ 50 queries per image**" in table  # the best method within each budget, paired with Grad-CAM
+    assert rows["rise-50"]["localisation_images"] == 1 and rows["rise-50"]["pointing_game"] in (0.0, 1.0)
 
 
 def test_query_budget_rejects_bad_arguments(tmp_path):

@@ -31,6 +31,7 @@ from saliency_gym.cli.common import (
 from saliency_gym.runs import check_output_dir
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
     from torch import nn
 
@@ -112,8 +113,8 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"{'attack':<12} {'label kept':>10} {'top-k':>7} {'LENS rec':>9} {'top-k-div':>10} {'queries/img':>12} {'s':>6}"
     )
-    maps = {}
-    original = None
+    maps: dict[str, np.ndarray] = {}
+    original: np.ndarray | None = None
     surrogate = (
         None if "path" in classifier.meta or not white_box else softplus_surrogate(classifier)
     )
@@ -138,6 +139,7 @@ def run(args: argparse.Namespace) -> int:
               f"{result.queries / len(kept):>12.1f} {result.seconds:>6.1f}")  # fmt: skip
         original = result.original_maps
         maps[f"{attack} (attacked)"] = result.adversarial_maps
+    assert original is not None  # at least one attack ran (argparse requires one)
     path = save_saliency_grid(
         batch.images, {"original": original, **maps}, Path(args.out) / f"attack_{classifier.name}_{args.method}.png",
         row_titles=[test.class_names[int(y)] for y in batch.labels] if test.has_label else None,

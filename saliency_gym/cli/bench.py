@@ -3,7 +3,8 @@
 ``--datasets`` runs the shipped classifier of each dataset on its test images (the default:
 shapes and digits). ``--model`` with ``--data`` (the shared model arguments of
 :func:`saliency_gym.cli.common.add_model_arguments`) adds your own classifier and images as one
-more row group, named ``<model>/<data>``; given alone, only that pair is benchmarked.
+more row group, named after the data (an image folder's base name; ``<data> (model <model>)`` when
+it has a shipped dataset's name); given alone, only that pair is benchmarked.
 
 ``--seeds`` runs every method once per seed (per-image values are averaged over seeds).
 
@@ -97,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
     from saliency_gym.benchmarks.suite import (
         SIZES,
         SuiteSize,
+        dataset_labels,
         run_dataset,
         to_markdown,
         write_results,
@@ -152,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
             )  # fmt: skip
     if results:
         write_results(results, out, {"size": size, "images": chosen.images, "rise_masks": chosen.rise_masks,
-                                     "datasets": [r.dataset for r in results], "seeds": seeds,
+                                     "datasets": dataset_labels(results), "seeds": seeds,
                                      "seconds": time.perf_counter() - start, **meta_extra})  # fmt: skip
         print(to_markdown(results))
         print(f"wrote {out / 'results.md'}, results.csv, results.json and PNGs")
@@ -164,22 +166,23 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_photos(args: argparse.Namespace, size: str) -> None:
-    """The query-budget benchmark on the bundled photographs (:mod:`saliency_gym.benchmarks.query_budget`)."""
-    from saliency_gym.benchmarks.query_budget import run_query_budget, to_markdown
-    from saliency_gym.data import load_dataset
+    """The query-budget benchmark on the held-out object photos, with localisation on the masked
+    photos (:mod:`saliency_gym.benchmarks.query_budget`); maps are cached, so it resumes."""
+    from saliency_gym.benchmarks.query_budget import (
+        photo_sets,
+        run_query_budget,
+        shipped_photo_agents,
+    )
     from saliency_gym.zoo import load_classifier
 
     classifier = load_classifier("efficientnet_lite0", device=args.device)
-    data = load_dataset("photos", split="test")
+    data, masked = photo_sets()
     images = args.images if args.images is not None else (1 if size == "quick" else None)
     out = Path(args.out) / "query_budget"
-    from saliency_gym.agents.pretrained import shipped_agents
-
-    agents = [name for name in shipped_agents() if name.startswith("photos_")]  # trained on the other photos
-    results = run_query_budget(classifier, data, size=size, images=images, agents=agents, out=out,
-                               progress=not args.no_progress)  # fmt: skip
-    print(to_markdown(results))
-    print(f"wrote {out / 'budget.md'}, budget.csv, budget.json and budget.png")
+    run_query_budget(classifier, data, size=size, images=images, agents=shipped_photo_agents(),
+                     localisation=masked, out=out, progress=not args.no_progress)  # fmt: skip
+    print((out / "budget.md").read_text())  # the table and the best method within each query budget
+    print(f"wrote {out / 'budget.md'}, budget.csv, budget.json and budget.png (maps cached in {out / 'maps'})")
 
 
 def run_agents(args: argparse.Namespace) -> int:

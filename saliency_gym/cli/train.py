@@ -8,6 +8,14 @@ checkpoints record them as descriptions plus the specs that rebuild them (the mo
 normalisation, input shape, class names; the image folder), so ``enjoy``, ``explain --methods
 policy --agent RUN`` and ``PolicyExplainer(None, RUN)`` reopen the agent.
 
+Evaluation (``eval/insertion_auc``, ``eval/deletion_auc`` and ``eval/maps`` in TensorBoard, every
+``--eval-every`` steps, on ``--eval-images`` images) uses images training never sees: a shipped
+dataset's test split, or, for a folder of images (data without splits), a held-out part of it. The
+split rule (:func:`saliency_gym.agents.agent_training.holdout_split`): per class sub-folder (a flat
+folder is one class), a permutation seeded with 0 holds out 20% of the images, rounded (a class of
+fewer than 3 images holds none out); the agent trains on the other 80%. The seed is fixed, not
+``--seed``, so runs with other seeds are evaluated on the same images.
+
 Run folders: ``--out`` names one; a folder that already holds a run is refused unless ``--resume``
 (continue it) or ``--overwrite`` (remove that run's files, then start over). Without ``--out`` each
 run gets a new folder ``runs/<env>[/model-<m>_data-<d>]/<algo>_<n>`` (rl-zoo's numbering: the next
@@ -230,7 +238,7 @@ def custom_env_kwargs(args: argparse.Namespace) -> dict[str, object] | None:
     classifier, data = build_model_and_data(args, split="train")
     # What load_model was given beyond the file (the classifier itself holds the rest), so the
     # agent's metadata can rebuild a module:factory model with its weights.
-    from saliency_gym.model_files import parse_model_kwargs
+    from saliency_gym.models.model_files import parse_model_kwargs
 
     classifier.meta["load_options"] = {
         "weights": None if args.weights is None else os.path.abspath(args.weights),

@@ -9,6 +9,7 @@ minutes, logging "Failed to connect to GCS").
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import socket
 from typing import Any
@@ -81,7 +82,9 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None, **kwargs
     if num_cpus is not None and (not isinstance(num_cpus, int) or num_cpus < 1):
         raise ValueError(f"num_cpus must be a positive int, got {num_cpus!r}")
     address = address or os.environ.get("RAY_ADDRESS")
-    options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, **kwargs}
+    # The driver's INFO/WARNING lines (start-up, token notices) are nothing a user acts on; Ray's
+    # errors still print. Workers' logs stay in Ray's session folder (log_to_driver=False).
+    options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.ERROR, **kwargs}
     if address:
         check_ray_address(address)
         ray.init(address=address, **options)

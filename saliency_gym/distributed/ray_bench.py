@@ -35,7 +35,6 @@ command computes only the missing shards.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import time
@@ -47,50 +46,36 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from saliency_gym.distributed.cluster import ensure_ray, require_ray
+from saliency_gym.specs import ModelDataSpec
 
 if TYPE_CHECKING:
     from saliency_gym.benchmarks.suite import ChunkValues, DatasetContext, MethodResult, SuiteSize
 
 __all__ = ["DatasetSpec", "Shard", "SweepReport", "run_ray_bench", "save_chunk", "load_chunk"]
 
-#: Model arguments of :func:`saliency_gym.cli.common.add_model_arguments` that a worker needs to
-#: rebuild a ``--model/--data`` row's classifier and images.
-MODEL_ARGUMENTS = (
-    "model", "weights", "random_weights", "model_kwargs", "input_shape", "class_names", "normalize", "data", "class_map",
-)  # fmt: skip
-
-
 @dataclass(frozen=True)
 class DatasetSpec:
     """A row group a worker can rebuild on its own: a shipped dataset ``name``, or a
-    ``--model/--data`` pair given by its command-line ``model_args`` (paths must be readable at
-    the same place on every node)."""
+    ``--model/--data`` pair given as a :class:`~saliency_gym.specs.ModelDataSpec` (paths must be
+    readable at the same place on every node)."""
 
     name: str = ""
-    model_args: tuple[tuple[str, Any], ...] | None = None
+    model: ModelDataSpec | None = None
 
     @classmethod
-    def from_args(cls, args: argparse.Namespace) -> DatasetSpec:
-        """The ``--model/--data`` row of a parsed ``bench`` command line."""
-        values = tuple((key, _freeze(getattr(args, key, None))) for key in MODEL_ARGUMENTS)
-        return cls("", values)
+    def from_args(cls, args: Any) -> DatasetSpec:
+        """The ``--model/--data`` row of a parsed ``bench`` command line (any object with the model
+        arguments as attributes: :meth:`ModelDataSpec.from_attributes`)."""
+        return cls("", ModelDataSpec.from_attributes(args))
 
     def build(self, size: SuiteSize, device: str | None) -> DatasetContext:
         """The classifier, images and targets of this row (:func:`suite.prepare_dataset`)."""
         from saliency_gym.benchmarks.suite import prepare_dataset
 
-        if self.model_args is None:
+        if self.model is None:
             return prepare_dataset(self.name, size, device=device)
-        from saliency_gym.cli.common import build_model_and_data
-
-        args = argparse.Namespace(**{k: (list(v) if isinstance(v, tuple) else v) for k, v in self.model_args},
-                                  device=device)  # fmt: skip
-        classifier, source = build_model_and_data(args)
+        classifier, source = self.model.build(device)
         return prepare_dataset("", size, classifier=classifier, source=source)
-
-
-def _freeze(value: Any) -> Any:
-    return tuple(value) if isinstance(value, list) else value
 
 
 @dataclass(frozen=True)

@@ -192,3 +192,24 @@ def load_rllib_policy(
     settings["grid"] = tuple(settings["grid"]) if settings["grid"] is not None else None
     settings["path"] = str(folder)
     return policy, settings
+
+
+class RLlibPolicyReader:
+    """Opens RLlib run folders for :class:`~saliency_gym.agents.policy_explainer.PolicyExplainer`.
+
+    Registered under the entry-point group ``saliency_gym.policy_readers`` (``pyproject.toml``), so
+    the policy explainer (a plugin, below this engine) finds it without importing the engine."""
+
+    name = "rllib"
+
+    @staticmethod
+    def detects(path: str | os.PathLike[str]) -> bool:
+        return is_rllib_policy_path(path)
+
+    @staticmethod
+    def load(path: str | os.PathLike[str], device: str | None = None) -> tuple[RLlibPolicy, dict[str, Any]]:
+        return load_rllib_policy(path, device=device)
+
+
+#: The reader the entry point names.
+RLLIB_POLICY_READER = RLlibPolicyReader()

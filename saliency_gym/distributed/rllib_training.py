@@ -63,7 +63,7 @@ from saliency_gym.runs import (
     run_lock,
     run_numbers,
 )
-from saliency_gym.validation import check_env_id, check_int
+from saliency_gym.validation import check_env_id, check_int, resolve_device
 
 __all__ = [
     "DEFAULT_PPO",
@@ -236,16 +236,6 @@ def rllib_env_id(env_id: str) -> str:
     """The id RLlib's EnvRunners make: ``"saliency_gym:<id>"``, so Gymnasium imports saliency_gym
     (which registers the ids) in every worker process before looking the id up."""
     return env_id if ":" in env_id else f"saliency_gym:{env_id}"
-
-
-def _resolve_device(device: str) -> str:
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} but CUDA is not available")
-    return device
 
 
 def _jsonable(value: Any) -> Any:
@@ -532,11 +522,23 @@ class _Evaluator:
 def _train_locked(
     cfg: RLlibTrainingConfig, out: Path, ckpt_dir: Path, last: Path
 ) -> RLlibTrainResult:
-    from saliency_gym.agents.agent_training import evaluation_source, storable_env_kwargs
+    from functools import partial
+
+    from saliency_gym.agents.agent_training import (
+        evaluation_source,
+        holdout_split,
+        storable_env_kwargs,
+    )
+    from saliency_gym.data import DataSource
     from saliency_gym.distributed.cluster import ensure_ray
     from saliency_gym.distributed.rllib_policy import POLICY_META
 
     env_kwargs = dict(cfg.env_kwargs or {})
+    held_out = None
+    if isinstance(env_kwargs.get("data"), DataSource) and not hasattr(env_kwargs["data"], "split"):
+        parts = holdout_split(env_kwargs["data"])  # as the local trainer: evaluate on a held-out part
+        if parts is not None:
+            env_kwargs["data"], held_out = parts
     hyperparameters = {**DEFAULT_PPO, **(cfg.hyperparameters or {})}
     model_config = {**DEFAULT_MODEL, **(cfg.model_config or {})}
     probe = _probe_env(cfg, env_kwargs)
@@ -555,7 +557,7 @@ def _train_locked(
         if not restore_from.is_dir():
             raise FileNotFoundError(f"resume: {last} names {restore_from}, which does not exist")
 
-    device = _resolve_device(cfg.device)
+    device = str(resolve_device(cfg.device))
     ensure_ray(cfg.address, cfg.num_cpus)
     ppo = build_ppo_config(
         cfg.env_id, env_kwargs=env_kwargs, grid=grid, seed=cfg.seed, num_env_runners=cfg.num_env_runners,
@@ -565,7 +567,7 @@ def _train_locked(
     algo = ppo.build_algo()
     try:
         return _run(cfg, algo, probe, config, out, ckpt_dir, last, settings, model_config, stored_env_kwargs,
-                    restore_from, device, evaluation_source, POLICY_META)  # fmt: skip
+                    restore_from, device, partial(evaluation_source, held_out=held_out), POLICY_META)  # fmt: skip
     finally:
         algo.stop()
         probe.close()

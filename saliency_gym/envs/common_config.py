@@ -106,7 +106,7 @@ def resolve_classifier(spec: object, device: str | torch.device | None) -> Froze
     if isinstance(spec, FrozenClassifier):
         return spec
     if isinstance(spec, (str, os.PathLike)):
-        from saliency_gym.zoo import load_classifier
+        from saliency_gym.models.zoo import load_classifier
 
         return load_classifier(spec, device=device)
     raise TypeError(

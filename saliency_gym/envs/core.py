@@ -59,6 +59,10 @@ class SaliencySearchCore(BatchedEngine[SaliencySearchConfig]):
         # The substrates (on the device) canvases are built from, and the canvases observed.
         self.substrates = torch.zeros_like(self.images)
         self.canvas_np = np.zeros_like(self.images_np)
+        # Masking paints substrate cells over the image: a host copy of the substrates to paint
+        # from (revealing paints from ``images_np``), and each cell's pixel rectangle.
+        self._substrates_np = np.zeros_like(self.images_np) if not self.reveal else np.zeros((num_envs, 0, 0, 0), np.float32)
+        self._cell_slices = [config.grid.cell_slices(cell) for cell in range(k)]
         self.chosen = np.zeros((num_envs, k), bool)
         self.order = np.full((num_envs, k), -1, np.int64)
         self.gains = np.zeros((num_envs, k), np.float64)
@@ -141,8 +145,8 @@ class SaliencySearchCore(BatchedEngine[SaliencySearchConfig]):
             self.order[valid_idx, self.n_chosen[valid_idx]] = valid_acts
             self.steps[step_idx] += 1
             if len(valid_idx):
-                canvases = self._canvases(valid_idx)
-                self.canvas_np[valid_idx] = canvases.cpu().numpy()
+                self._paint_cells(valid_idx, valid_acts)
+                canvases = torch.from_numpy(self.canvas_np[valid_idx]).to(self.device)
                 if score:
                     batch.append(canvases)
                 else:
@@ -244,8 +248,15 @@ class SaliencySearchCore(BatchedEngine[SaliencySearchConfig]):
             return torch.where(chosen_pixels, self.images[idx], self.substrates[idx])
         return torch.where(chosen_pixels, self.substrates[idx], self.images[idx])
 
-    def _canvases(self, idx: np.ndarray) -> torch.Tensor:
-        return self.canvases_for(idx, self.chosen[idx])
+    def _paint_cells(self, idx: np.ndarray, cells: np.ndarray) -> None:
+        """Paint cell ``cells[j]`` of episode ``idx[j]`` onto its canvas: the image's pixels when
+        revealing, the substrate's when masking. Only the new cell changes, so a step copies one
+        cell per episode instead of rebuilding whole canvases (the same values as
+        :meth:`canvases_for` with the episode's ``chosen`` cells: cells do not overlap)."""
+        source = self.images_np if self.reveal else self._substrates_np
+        for i, cell in zip(idx.tolist(), cells.tolist(), strict=True):
+            rows, cols = self._cell_slices[cell]
+            self.canvas_np[i, :, rows, cols] = source[i, :, rows, cols]
 
     def _load_episodes(self, idx: np.ndarray, seeds: Sequence[int | None] | None, options: dict[str, Any] | None) -> None:
         batch, images, torch_seeds = self._start_episodes(
@@ -276,7 +287,11 @@ class SaliencySearchCore(BatchedEngine[SaliencySearchConfig]):
             self.targets[idx] = requested[idx]
             self.target_given[idx] = True
         self._fill_substrates(idx, images, torch_seeds)
-        self.canvas_np[idx] = self.substrates[idx].cpu().numpy() if self.reveal else batch.images
+        if self.reveal:
+            self.canvas_np[idx] = self.substrates[idx].cpu().numpy()
+        else:
+            self._substrates_np[idx] = self.substrates[idx].cpu().numpy()
+            self.canvas_np[idx] = batch.images
 
     def _fill_substrates(self, idx: np.ndarray, images: torch.Tensor, torch_seeds: list[int | None]) -> None:
         """Substrates of the episodes ``idx``. A class-aware substrate (a counterfactual such as

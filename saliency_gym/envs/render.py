@@ -5,6 +5,11 @@ original map | current map. Each panel has a title strip above it ("image: <targ
 "canvas (step k, score 0.83)", ...), drawn with matplotlib's FreeType bindings (no figure, so a
 frame costs about a millisecond per label). :func:`show_frame` draws a frame in a matplotlib window
 (``render_mode="human"``).
+
+Maps are coloured by the figures' rules (:class:`saliency_gym.plotting.MapScale`: a diverging map
+centred at zero for signed maps, a sequential perceptually uniform one for unsigned maps, outliers
+clipped at a percentile). :func:`overlay_rgb` and :func:`explanation_rows` (per-image overlays,
+TensorBoard images) blend a map over its image and add a colour bar in the map's units.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ import warnings
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from saliency_gym.plotting import MapScale, blend_rgb, colormap_rgb, map_scale
 
 if TYPE_CHECKING:
     from saliency_gym.envs.attack_core import AttributionAttackCore
@@ -27,9 +34,9 @@ _FONT_SIZES = (9, 8, 7)
 _font: Any = None
 
 
-def _to_rgb(image: np.ndarray) -> np.ndarray:
+def to_rgb(image: np.ndarray) -> np.ndarray:
     """``(C, H, W)`` floats in [0, 1] to ``(H, W, 3)`` uint8."""
-    hwc = np.moveaxis(image, 0, -1)
+    hwc = np.moveaxis(np.asarray(image, dtype=np.float32), 0, -1)
     if hwc.shape[-1] == 1:
         hwc = np.repeat(hwc, 3, axis=-1)
     elif hwc.shape[-1] != 3:
@@ -37,12 +44,75 @@ def _to_rgb(image: np.ndarray) -> np.ndarray:
     return (np.clip(hwc, 0, 1) * 255).astype(np.uint8)
 
 
-def _heatmap(values: np.ndarray) -> np.ndarray:
-    """``(H, W)`` values to a blue (low) - red (high) ``(H, W, 3)`` uint8 heat map."""
-    span = float(values.max() - values.min())
-    t = (values - values.min()) / span if span > 0 else np.zeros_like(values)
-    rgb = np.stack([t, 1.0 - np.abs(2.0 * t - 1.0), 1.0 - t], axis=-1)
-    return (rgb * 255).astype(np.uint8)
+def heatmap_rgb(values: np.ndarray, scale: MapScale | None = None) -> np.ndarray:
+    """``(H, W)`` values to an ``(H, W, 3)`` uint8 heat map in the colours of
+    :class:`~saliency_gym.plotting.MapScale` (diverging and centred at zero for a signed map,
+    sequential for an unsigned one, outliers clipped); ``scale``: the map's own by default."""
+    values = np.asarray(values, dtype=np.float64)
+    return (scale or map_scale(values)).rgb(values)
+
+
+#: Width in pixels of the colour ramp of :func:`colorbar_strip`.
+COLORBAR_WIDTH = 8
+
+
+def colorbar_strip(height: int, scale: MapScale) -> np.ndarray:
+    """A white ``(height, w, 3)`` uint8 colour bar of ``scale``: a vertical ramp (high at the top)
+    with the top, zero (signed) or middle, and bottom values written beside it."""
+    top_pad = LABEL_HEIGHT // 2
+    ramp_h = max(height - 2 * top_pad, 8)
+    unit = np.linspace(1.0, 0.0, ramp_h)[:, None].repeat(COLORBAR_WIDTH, axis=1)
+    ramp = colormap_rgb(scale.cmap, unit)
+    labels = [(0, scale.vmax), (ramp_h - 1, scale.vmin)]
+    middle = 0.0 if scale.signed else (scale.vmin + scale.vmax) / 2
+    labels.insert(1, (int(round((1.0 - float(scale.unit(np.array(middle)))) * (ramp_h - 1))), middle))
+    texts = [(row, _number(value)) for row, value in labels]
+    bitmaps = [_text_bitmap(text, 64) for _, text in texts]
+    text_w = max(b.shape[1] for b in bitmaps) + 3
+    strip = np.full((height, COLORBAR_WIDTH + text_w + 2, 3), 255, np.uint8)
+    strip[top_pad : top_pad + ramp_h, 1 : 1 + COLORBAR_WIDTH] = ramp[: height - top_pad]
+    for (row, _), ink in zip(texts, bitmaps, strict=True):
+        h, w = ink.shape
+        y = int(np.clip(top_pad + row - h // 2, 0, height - h))
+        x = COLORBAR_WIDTH + 4
+        strip[y : y + h, x : x + w] = np.minimum(strip[y : y + h, x : x + w], (255 - ink)[..., None])
+    return strip
+
+
+def _number(value: float) -> str:
+    """A colour-bar label: 3 significant digits, scientific notation for tiny or huge values."""
+    if value == 0:
+        return "0"
+    return f"{value:.2e}" if not 1e-2 <= abs(value) < 1e4 else f"{value:.3g}"
+
+
+def overlay_rgb(
+    image: np.ndarray, saliency: np.ndarray, *, nearest: bool = False, colorbar: bool = True,
+    scale: MapScale | None = None,
+) -> np.ndarray:  # fmt: skip
+    """``(H', W', 3)`` uint8: ``saliency`` blended over ``image`` (``(C, H, W)`` in [0, 1]) at the
+    image's size, as the figures blend it (:func:`saliency_gym.plotting.blend_rgb`), with a colour
+    bar on the right.
+
+    A map of another size than the image is resized to it (bilinear, or ``nearest`` for a map that
+    is constant on grid cells, so cells stay crisp); its colour scale (sign, clipping) is computed
+    on the map itself unless ``scale`` is given.
+    """
+    image = np.asarray(image, dtype=np.float32)
+    values = np.asarray(saliency, dtype=np.float32)
+    if image.ndim != 3 or values.ndim != 2:
+        raise ValueError(f"expected an image (C, H, W) and a map (H, W), got {image.shape} and {values.shape}")
+    scale = scale or map_scale(values)
+    h, w = image.shape[-2:]
+    if values.shape != (h, w):
+        from PIL import Image
+
+        resample = Image.Resampling.NEAREST if nearest else Image.Resampling.BILINEAR
+        values = np.asarray(Image.fromarray(values).resize((w, h), resample), dtype=np.float32)
+    blended = blend_rgb(image, values, scale)
+    if not colorbar:
+        return blended
+    return np.concatenate([blended, colorbar_strip(h, scale)], axis=1)
 
 
 def _class_name(core: Any, cls: int) -> str | None:
@@ -60,9 +130,9 @@ def _image_title(core: Any, i: int) -> str:
 
 def render_episode(core: SaliencySearchCore, i: int) -> np.ndarray:
     """The frame of episode ``i``: the image, the canvas and the saliency of the chosen cells."""
-    image = _to_rgb(core.images_np[i])
-    canvas = _to_rgb(core.canvas_np[i])
-    saliency = _heatmap(core.saliency_map(i))
+    image = to_rgb(core.images_np[i])
+    canvas = to_rgb(core.canvas_np[i])
+    saliency = heatmap_rgb(core.saliency_map(i))
     chosen = np.asarray(core.cfg.grid.to_pixels(core.chosen[i]), bool)
     saliency[~chosen] = (saliency[~chosen] * 0.25).astype(np.uint8)  # dim cells not chosen yet
     titles = [
@@ -77,10 +147,12 @@ def explanation_rows(
     images: np.ndarray, maps: np.ndarray, titles: list[str] | None = None
 ) -> np.ndarray:
     """One ``(H', W', 3)`` uint8 picture of several explanations, a row each: the image and its
-    saliency map as a heat map (blue low, red high), titled ``titles[i]`` when given.
+    saliency map blended over it (:func:`overlay_rgb`: sign-aware colours, outliers clipped), a
+    colour bar in the map's units beside it, titled ``titles[i]`` when given.
 
     For TensorBoard's image tab (the training run's example maps) and anywhere a figure without
-    matplotlib will do.
+    matplotlib will do. Small images are enlarged by whole pixels (nearest: cells stay crisp) to
+    about 128 pixels a side.
     """
     if (
         images.ndim != 4
@@ -91,30 +163,39 @@ def explanation_rows(
         raise ValueError(
             f"images (N, C, H, W) and maps (N, H, W) must agree, got {images.shape} and {maps.shape}"
         )
+    scale = max(1, 128 // max(images.shape[-2:]))
     rows = []
     for i in range(images.shape[0]):
         title = titles[i] if titles is not None else "image"
-        rows.append(
-            _side_by_side(
-                [_to_rgb(images[i]), _heatmap(np.asarray(maps[i], np.float64))], [title, "saliency"]
-            )
-        )
-    gap = np.full((_GAP, rows[0].shape[1], 3), 255, np.uint8)
+        values = np.asarray(maps[i], np.float64)
+        map_colours = map_scale(values)
+        panels = _side_by_side(
+            [to_rgb(images[i]), overlay_rgb(images[i], values, colorbar=False, scale=map_colours)],
+            [title, "saliency"], scale=scale,
+        )  # fmt: skip
+        bar = colorbar_strip(panels.shape[0] - LABEL_HEIGHT, map_colours)
+        bar = np.concatenate([np.full((LABEL_HEIGHT, bar.shape[1], 3), 255, np.uint8), bar], axis=0)
+        rows.append(np.concatenate([panels, bar], axis=1))
+    width = max(row.shape[1] for row in rows)
+    rows = [np.pad(row, ((0, 0), (0, width - row.shape[1]), (0, 0)), constant_values=255) for row in rows]
+    gap = np.full((_GAP, width, 3), 255, np.uint8)
     return np.concatenate([part for row in rows for part in (row, gap)][:-1], axis=0)
 
 
 def render_attack(core: AttributionAttackCore, i: int) -> np.ndarray:
-    """The frame of attack episode ``i``: image | perturbed image | original map | current map."""
-    image = _to_rgb(core.images_np[i])
-    perturbed = _to_rgb(np.clip(core.images_np[i] + core.delta_np[i], 0.0, 1.0))
+    """The frame of attack episode ``i``: image | perturbed image | original map | current map
+    (both maps on one colour scale, so a change of colour is a change of value)."""
+    image = to_rgb(core.images_np[i])
+    perturbed = to_rgb(np.clip(core.images_np[i] + core.delta_np[i], 0.0, 1.0))
     titles = [
         _image_title(core, i),
         f"perturbed (step {int(core.steps[i])})",
         "original map",
         "current map",
     ]
+    both = map_scale(np.stack([core.original_maps[i], core.maps[i]]))
     return _side_by_side(
-        [image, perturbed, _heatmap(core.original_maps[i]), _heatmap(core.maps[i])], titles
+        [image, perturbed, heatmap_rgb(core.original_maps[i], both), heatmap_rgb(core.maps[i], both)], titles
     )
 
 
@@ -153,18 +234,18 @@ def label_strip(text: str, width: int) -> np.ndarray:
     return np.repeat(strip[..., None], 3, axis=-1)
 
 
-def _side_by_side(panels: list[np.ndarray], titles: list[str] | None = None) -> np.ndarray:
-    """``(H, W, 3)`` panels in a row, white gaps between them, each pixel drawn ``SCALE`` times, with
-    a title strip over each panel when ``titles`` is given."""
-    gap = np.full((panels[0].shape[0], _GAP // SCALE or 1, 3), 255, np.uint8)
+def _side_by_side(panels: list[np.ndarray], titles: list[str] | None = None, scale: int = SCALE) -> np.ndarray:
+    """``(H, W, 3)`` panels in a row, white gaps between them, each pixel drawn ``scale`` times
+    (nearest), with a title strip over each panel when ``titles`` is given."""
+    gap = np.full((panels[0].shape[0], _GAP // scale or 1, 3), 255, np.uint8)
     parts: list[np.ndarray] = []
     for panel in panels:
         parts.extend([gap, panel] if parts else [panel])
-    frame = np.kron(np.concatenate(parts, axis=1), np.ones((SCALE, SCALE, 1), np.uint8))
+    frame = np.kron(np.concatenate(parts, axis=1), np.ones((scale, scale, 1), np.uint8))
     if titles is None:
         return frame
     strip = np.full((LABEL_HEIGHT, frame.shape[1], 3), 255, np.uint8)
-    panel_w, gap_w = panels[0].shape[1] * SCALE, gap.shape[1] * SCALE
+    panel_w, gap_w = panels[0].shape[1] * scale, gap.shape[1] * scale
     for k, title in enumerate(titles):
         left = k * (panel_w + gap_w)
         strip[:, left : left + panel_w] = label_strip(title, panel_w)

@@ -14,12 +14,11 @@ can choose methods without running them.
 
 from __future__ import annotations
 
-import functools
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar, TypeAlias
 
 import numpy as np
 import torch
@@ -28,6 +27,10 @@ from torch import nn
 from saliency_gym.classifier import FrozenClassifier
 from saliency_gym.types import ImageBatch, TargetsLike
 from saliency_gym.validation import as_image_batch, as_label_array
+
+#: What every explainer's ``classifier`` argument takes: a :class:`FrozenClassifier`, or an
+#: ``nn.Module`` together with the keyword ``input_shape=(C, H, W)``.
+ClassifierLike: TypeAlias = FrozenClassifier | nn.Module
 
 
 @dataclass(frozen=True)
@@ -61,12 +64,25 @@ class Explainer(ABC):
 
     **Raw modules.** ``classifier`` may also be a plain ``nn.Module`` together with the keyword
     ``input_shape=(C, H, W)`` (e.g. ``GradCAMExplainer(model, input_shape=(3, 32, 32))``); it is
-    wrapped as ``FrozenClassifier(model, input_shape)`` before the subclass's ``__init__`` runs, so
-    every subclass takes the keyword without forwarding it. The shape is required rather than read
-    lazily from the first batch because :class:`FrozenClassifier` needs it at construction (it
-    validates every call against it) and several explainers read ``classifier.input_shape`` or
-    ``classifier.module`` in their constructors. Wrap it yourself for other options (``device``,
-    ``normalize``, ``outputs="probs"``, ...).
+    wrapped as ``FrozenClassifier(model, input_shape)`` (:func:`as_classifier`). The shape is
+    required rather than read lazily from the first batch because :class:`FrozenClassifier` needs
+    it at construction (it validates every call against it) and several explainers read
+    ``classifier.input_shape`` or ``classifier.module`` in their constructors. Wrap it yourself for
+    other options (``device``, ``normalize``, ``outputs="probs"``, ...).
+
+    **Writing a subclass.** The constructor is plain Python a type checker reads: take
+    ``classifier: ClassifierLike`` first and the keyword-only ``input_shape`` last, call
+    ``super().__init__(classifier, input_shape=input_shape)`` before anything else, then read the
+    wrapped classifier from ``self.classifier``::
+
+        def __init__(self, classifier: ClassifierLike, window: int = 4, *,
+                     input_shape: Sequence[int] | None = None) -> None:
+            super().__init__(classifier, input_shape=input_shape)
+            self.window = window  # self.classifier is a FrozenClassifier here
+
+    ``input_shape`` is not an option of :func:`~saliency_gym.explainers.make_explainer` (which
+    takes a :class:`FrozenClassifier`), so :func:`~saliency_gym.explainers.explainer_options`
+    leaves it out.
 
     **Captum's spelling.** ``explainer.attribute(inputs, target=...)`` behaves as in Captum: it
     validates and counts as :meth:`explain` does and returns the ``(N, H, W)`` maps as a float
@@ -86,16 +102,8 @@ class Explainer(ABC):
     #: Whether the method takes a baseline (a substrate or a baseline provider such as GANMEX).
     accepts_baseline: ClassVar[bool] = False
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        # Wrap the subclass's own __init__ (not an inherited one: that is wrapped where it is
-        # defined) so subclasses take an nn.Module + input_shape without forwarding the keyword;
-        # a FrozenClassifier passes straight through.
-        if "__init__" in cls.__dict__ and not getattr(cls.__dict__["__init__"], "_accepts_modules", False):
-            cls.__init__ = _accepting_modules(cls.__dict__["__init__"])  # type: ignore[method-assign]
-
-    def __init__(self, classifier: FrozenClassifier | nn.Module, *, input_shape: Sequence[int] | None = None) -> None:
-        self.classifier = as_classifier(classifier, input_shape)
+    def __init__(self, classifier: ClassifierLike, *, input_shape: Sequence[int] | None = None) -> None:
+        self.classifier: FrozenClassifier = as_classifier(classifier, input_shape)
 
     def expected_queries(self) -> float | None:
         """Classifier images one explanation is expected to cost (forward and backward passes), for
@@ -119,7 +127,7 @@ class Explainer(ABC):
         if isinstance(images, (np.ndarray, torch.Tensor)) and images.ndim == 3:
             images = images[None]
         start_queries, start = self.classifier.queries, time.perf_counter()
-        x = as_image_batch(images, expected_shape=self.classifier.input_shape, device=self.classifier.device)
+        x = as_classifier_images(images, self.classifier)
         if targets is None:
             target_ids = self.classifier.predict(x).cpu().numpy()
         else:
@@ -153,9 +161,21 @@ class Explainer(ABC):
         return maps.to(inputs.device) if isinstance(inputs, torch.Tensor) else maps
 
 
-def as_classifier(classifier: FrozenClassifier | nn.Module, input_shape: Sequence[int] | None = None) -> FrozenClassifier:
+def as_classifier(
+    classifier: FrozenClassifier | nn.Module,
+    input_shape: Sequence[int] | None = None,
+    *,
+    device: torch.device | str | None = None,
+) -> FrozenClassifier:
     """``classifier`` as a :class:`FrozenClassifier`: returned as is, or an ``nn.Module`` wrapped
-    as ``FrozenClassifier(module, input_shape)`` (``input_shape`` is then required)."""
+    as ``FrozenClassifier(module, input_shape, device=device)`` (``input_shape`` is then required;
+    ``device=None`` is CUDA when available, as for :class:`FrozenClassifier`).
+
+    The one place where explainers, metrics (which pass the images' own per-image shape) and the
+    Quantus adapter turn a raw module into a classifier, so all three accept the same models.
+    Wrapping puts the module in eval mode with frozen parameters, as :class:`FrozenClassifier`
+    always does; ``device`` is ignored for a :class:`FrozenClassifier`, which owns its device.
+    """
     if isinstance(classifier, FrozenClassifier):
         if input_shape is not None and tuple(int(s) for s in input_shape) != classifier.input_shape:
             raise ValueError(f"input_shape={tuple(input_shape)} disagrees with the classifier's {classifier.input_shape}")
@@ -167,19 +187,36 @@ def as_classifier(classifier: FrozenClassifier | nn.Module, input_shape: Sequenc
                 "takes), e.g. Explainer(model, input_shape=(3, 32, 32)); or wrap it yourself with "
                 "saliency_gym.FrozenClassifier(model, input_shape, ...)"
             )
-        return FrozenClassifier(classifier, input_shape, name=type(classifier).__name__)
+        return FrozenClassifier(classifier, input_shape, device=device, name=type(classifier).__name__)
     raise TypeError(
         f"classifier must be a FrozenClassifier or an nn.Module, got {type(classifier).__name__}; wrap a "
         "model with saliency_gym.FrozenClassifier(model, input_shape) or use load_classifier(name)"
     )
 
 
-def _accepting_modules(init: Callable[..., None]) -> Callable[..., None]:
-    @functools.wraps(init)
-    def __init__(self: Explainer, classifier: Any, *args: Any, input_shape: Sequence[int] | None = None, **kwargs: Any) -> None:
-        init(self, as_classifier(classifier, input_shape), *args, **kwargs)
+#: What an input outside [0, 1] most often is, and the fix (appended to the range error of
+#: :func:`as_classifier_images`).
+NORMALIZE_HINT = (
+    "saliency-gym takes images in [0, 1] and lets the classifier normalise them: if these are "
+    "normalised images (e.g. ImageNet mean/std), pass the un-normalised [0, 1] images and wrap the "
+    "model as FrozenClassifier(model, input_shape, normalize=(mean, std)) (CLI: --normalize)"
+)
 
-    __init__._accepts_modules = True  # type: ignore[attr-defined]
-    return __init__
 
+def as_classifier_images(images: ImageBatch, classifier: FrozenClassifier, *, name: str = "images") -> torch.Tensor:
+    """``images`` validated for ``classifier``: a float32 ``(N, C, H, W)`` tensor of its per-image
+    shape on its device, values in [0, 1].
 
+    :func:`saliency_gym.validation.as_image_batch` with the classifier's shape and device; a range
+    error also says what to do about it (:data:`NORMALIZE_HINT`), since the usual cause is a batch
+    that was normalised for the model (ImageNet statistics give values in about [-2.1, 2.6]).
+    Shared by :meth:`Explainer.explain` and the metrics, so both reject (and explain) the same
+    inputs.
+    """
+    try:
+        return as_image_batch(images, name=name, expected_shape=classifier.input_shape, device=classifier.device)
+    except ValueError as error:
+        message = str(error)
+        if "values in [0, 1]" in message and "normalize=" not in message:
+            raise ValueError(f"{message}. {NORMALIZE_HINT}") from None
+        raise

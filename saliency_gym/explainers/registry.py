@@ -74,9 +74,11 @@ def explainer_class(name: str) -> type[Explainer]:
 
 
 def explainer_options(name: str) -> list[str]:
-    """The keyword options the explainer ``name`` accepts (its constructor's arguments)."""
+    """The keyword options the explainer ``name`` accepts (its constructor's arguments, less the
+    classifier and the raw module's ``input_shape`` every explainer shares)."""
     parameters = inspect.signature(explainer_class(name).__init__).parameters
-    return [p for p, spec in parameters.items() if p not in ("self", "classifier") and spec.kind is not spec.VAR_KEYWORD]
+    shared = ("self", "classifier", "input_shape")
+    return [p for p, spec in parameters.items() if p not in shared and spec.kind is not spec.VAR_KEYWORD]
 
 
 def make_explainer(name: str, classifier: FrozenClassifier, **options: Any) -> Explainer:

@@ -16,12 +16,14 @@ it exactly on the mark) a counterfactual can be compared with the true one ``x*`
 from __future__ import annotations
 
 import torch
+from torch import nn
 
 from saliency_gym.classifier import FrozenClassifier
+from saliency_gym.metrics._checks import classifier_and_images
 
 
 def counterfactual_scores(
-    classifier: FrozenClassifier,
+    classifier: FrozenClassifier | nn.Module,
     counterfactuals: torch.Tensor,
     images: torch.Tensor,
     targets: torch.Tensor,
@@ -32,7 +34,9 @@ def counterfactual_scores(
     """Mean scores of counterfactuals ``(N, C, H, W)`` of ``images`` for ``targets`` ``(N,)``.
 
     Args:
-        classifier: the model the counterfactuals must convince (``N`` counted queries).
+        classifier: the model the counterfactuals must convince (``N`` counted queries): a
+            :class:`FrozenClassifier` or an ``nn.Module`` (wrapped for the images' shape, as
+            explainers and the other metrics wrap one).
         counterfactuals: baselines in [0, 1], one per image.
         images: the inputs.
         targets: the class each counterfactual should be assigned to.
@@ -52,7 +56,8 @@ def counterfactual_scores(
     if targets.shape != (images.shape[0],):
         raise ValueError(f"targets must have shape ({images.shape[0]},), got {tuple(targets.shape)}")
     b, x = counterfactuals.float().cpu(), images.float().cpu()
-    predicted = classifier.predict(counterfactuals).cpu()
+    clf, checked = classifier_and_images(classifier, counterfactuals, name="counterfactuals")
+    predicted = clf.predict(checked).cpu()
     scores = {
         "validity": float((predicted == targets.cpu()).float().mean()),
         "proximity_l1": float((b - x).abs().flatten(1).mean(1).mean()),

@@ -20,10 +20,10 @@ import numpy as np
 import torch
 
 from saliency_gym.classifier import FrozenClassifier
-from saliency_gym.metrics._checks import as_map_batch, check_classifier
+from saliency_gym.metrics._checks import as_map_batch, classifier_and_images
 from saliency_gym.substrates import Substrate, make_substrate
 from saliency_gym.types import ImageBatch, MapBatch, TargetsLike
-from saliency_gym.validation import as_image_batch, as_label_array, check_choice, check_int
+from saliency_gym.validation import as_label_array, check_choice, check_int
 
 MODES = ("insertion", "deletion")
 #: Default substrates, RISE's choices: insertion starts from a blur, deletion ends in black.
@@ -163,9 +163,9 @@ class _Setup:
 
 
 def _images(classifier: Any, images: ImageBatch) -> tuple[FrozenClassifier, torch.Tensor, int]:
-    """Validate the classifier and images; also return the query count before any work."""
-    classifier = check_classifier(classifier)
-    x = as_image_batch(images, expected_shape=classifier.input_shape, device=classifier.device)
+    """Validate the classifier (a :class:`FrozenClassifier` or a raw ``nn.Module``, wrapped for the
+    images' shape) and the images (in [0, 1]); also return the query count before any work."""
+    classifier, x = classifier_and_images(classifier, images)
     return classifier, x, classifier.queries
 
 

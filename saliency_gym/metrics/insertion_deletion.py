@@ -44,6 +44,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from saliency_gym.classifier import FrozenClassifier
 from saliency_gym.metrics.curves import (
@@ -103,7 +104,7 @@ def _pixel_curve(
 
 
 def insertion_curve(
-    classifier: FrozenClassifier, images: ImageBatch, maps: MapBatch | torch.Tensor,
+    classifier: FrozenClassifier | nn.Module, images: ImageBatch, maps: MapBatch | torch.Tensor,
     targets: TargetsLike = None, *, step: int | None = None, substrate: Any = "blur",
     foils: TargetsLike = None, max_batch: int | None = None, generator: torch.Generator | None = None,
 ) -> CurveResult:
@@ -112,8 +113,12 @@ def insertion_curve(
     A good map makes the score rise early, so a higher AUC is better.
 
     Args:
-        classifier: the frozen model to query.
-        images: ``(N, C, H, W)`` floats in [0, 1] of the classifier's input shape.
+        classifier: the model to query: a :class:`FrozenClassifier`, or an ``nn.Module`` (wrapped as
+            ``FrozenClassifier(module, images.shape[1:])``, as explainers wrap one; it is then put in
+            eval mode with frozen parameters, on CUDA when available).
+        images: ``(N, C, H, W)`` floats in [0, 1] of the classifier's input shape (normalised
+            images are a ``ValueError``: give the model its normalisation with
+            ``FrozenClassifier(..., normalize=(mean, std))``).
         maps: ``(N, H, W)`` finite saliency maps (larger = more important).
         targets: the explained class per image (or one int for all); ``None`` uses the predicted
             class, which costs ``N`` counted queries.
@@ -136,7 +141,7 @@ def insertion_curve(
 
 
 def deletion_curve(
-    classifier: FrozenClassifier, images: ImageBatch, maps: MapBatch | torch.Tensor,
+    classifier: FrozenClassifier | nn.Module, images: ImageBatch, maps: MapBatch | torch.Tensor,
     targets: TargetsLike = None, *, step: int | None = None, substrate: Any = "zeros",
     foils: TargetsLike = None, max_batch: int | None = None, generator: torch.Generator | None = None,
 ) -> CurveResult:

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from saliency_gym.classifier import FrozenClassifier
 from saliency_gym.grid import PatchGrid
@@ -110,7 +111,7 @@ def _patch_curve(
 
 
 def patch_insertion_curve(
-    classifier: FrozenClassifier, images: ImageBatch, cell_orders: Any, grid: PatchGrid,
+    classifier: FrozenClassifier | nn.Module, images: ImageBatch, cell_orders: Any, grid: PatchGrid,
     targets: TargetsLike = None, *, substrate: Any = "blur", foils: TargetsLike = None,
     max_batch: int | None = None, generator: torch.Generator | None = None,
 ) -> CurveResult:
@@ -118,8 +119,12 @@ def patch_insertion_curve(
     one at a time, in order (the ``SaliencyReveal`` environments' dynamics).
 
     Args:
-        classifier: the frozen model to query.
-        images: ``(N, C, H, W)`` floats in [0, 1] of the classifier's input shape.
+        classifier: the model to query: a :class:`FrozenClassifier`, or an ``nn.Module`` (wrapped as
+            ``FrozenClassifier(module, images.shape[1:])``, as explainers wrap one; it is then put in
+            eval mode with frozen parameters, on CUDA when available).
+        images: ``(N, C, H, W)`` floats in [0, 1] of the classifier's input shape (normalised
+            images are a ``ValueError``: give the model its normalisation with
+            ``FrozenClassifier(..., normalize=(mean, std))``).
         cell_orders: ``(N, K)`` integer cell ids of ``grid`` (row-major numbering), distinct within
             a row, ``0 <= K <= grid.num_cells``; :func:`cell_order_from_maps` makes one from maps.
         grid: the :class:`PatchGrid` the cells belong to (its size must match the images).
@@ -145,7 +150,7 @@ def patch_insertion_curve(
 
 
 def patch_deletion_curve(
-    classifier: FrozenClassifier, images: ImageBatch, cell_orders: Any, grid: PatchGrid,
+    classifier: FrozenClassifier | nn.Module, images: ImageBatch, cell_orders: Any, grid: PatchGrid,
     targets: TargetsLike = None, *, substrate: Any = "zeros", foils: TargetsLike = None,
     max_batch: int | None = None, generator: torch.Generator | None = None,
 ) -> CurveResult:

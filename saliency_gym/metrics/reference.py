@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from saliency_gym.classifier import FrozenClassifier
 from saliency_gym.metrics.curves import CurveResult, _pixel_setup, _scores, _setup
@@ -21,7 +22,7 @@ __all__ = ["insertion_deletion_loop"]
 
 
 def insertion_deletion_loop(
-    classifier: FrozenClassifier,
+    classifier: FrozenClassifier | nn.Module,
     images: ImageBatch,
     maps: MapBatch | torch.Tensor,
     targets: TargetsLike = None,

@@ -135,7 +135,7 @@ def cascading_randomization(
 
     Args:
         model: the trained network (e.g. the first value of
-            :func:`saliency_gym.zoo.load_classifier_module`). Never modified: a deep copy is used.
+            :func:`saliency_gym.models.zoo.load_classifier_module`). Never modified: a deep copy is used.
         make_explainer: ``classifier -> Explainer``, e.g.
             ``lambda c: OcclusionExplainer(c, window=8, stride=4)``.
         images: ``(N, C, H, W)`` floats in [0, 1].

@@ -1,7 +1,23 @@
-"""Classifier architectures that saliency-gym trains and ships, by name.
+"""Models: everything that builds or loads a classifier, in one subpackage.
 
-Checkpoints store the architecture's name and constructor arguments; :func:`build_model` rebuilds
-the module from them (see :mod:`saliency_gym.zoo`).
+* this module: the architectures saliency-gym trains and ships, by name (:data:`ARCHITECTURES`,
+  :func:`build_model`; :mod:`~saliency_gym.models.cnn`, :mod:`~saliency_gym.models.mlp`).
+  Checkpoints store the architecture's name and constructor arguments; :func:`build_model`
+  rebuilds the module from them;
+* :mod:`saliency_gym.models.zoo`: the shipped classifiers by name and the checkpoint format
+  (``load_classifier("shapes")``);
+* :mod:`saliency_gym.models.efficientnet`: the shipped ImageNet classifier (EfficientNet-Lite0);
+* :mod:`saliency_gym.models.imagenet`: ImageNet's mean, std and class names;
+* :mod:`saliency_gym.models.model_files`: the user's own models (``load_model``: TorchScript,
+  ``torch.export``, ``module:factory`` with weights), with the inspection of untrusted archives in
+  :mod:`saliency_gym.models.archive_checks`;
+* :mod:`saliency_gym.models.vision`: torchvision and timm architectures with local weights;
+* :mod:`saliency_gym.models.backend`: how :class:`~saliency_gym.classifier.FrozenClassifier` runs
+  a forward pass fast (mixed precision, channels-last, TorchScript, automatic batch size).
+
+The wrapper every model is queried through, :class:`~saliency_gym.classifier.FrozenClassifier`,
+stays in :mod:`saliency_gym.classifier`. The submodules are imported on use, never here, so that
+``import saliency_gym.models`` stays light.
 """
 
 from typing import Any

@@ -1,7 +1,7 @@
 """A small multilayer perceptron for tabular data (ID-ExpO's tabular predictor).
 
 The tabular counterpart of :class:`~saliency_gym.models.cnn.SmallCNN`: a plain MLP with a
-``config`` dict, so :func:`saliency_gym.zoo.save_classifier` can write it and the checkpoint
+``config`` dict, so :func:`saliency_gym.models.zoo.save_classifier` can write it and the checkpoint
 rebuilds it by name. Inputs are rows ``(N, F)`` of standardised features; ``(N, ..., F)`` inputs
 (e.g. a table viewed as a ``1 x 1 x F`` image) are flattened, so image-shaped tooling can wrap it.
 """

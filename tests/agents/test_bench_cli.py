@@ -24,7 +24,7 @@ def test_bench_quick_writes_well_formed_tables(tmp_path):
     assert md[0].startswith("| dataset | method |") and len(md) == 2 + len(results)
     assert "insertion − centre ↑" in md[0] and "insertion − own mean map ↑" in md[0]
     rows = list(csv.DictReader(open(tmp_path / "results.csv")))
-    assert len(rows) == len(results) and {"insertion_auc", "queries_per_image", "seconds_ci", "insertion_minus_centre"} <= set(rows[0])
+    assert len(rows) == len(results) and {"insertion_auc", "queries_per_image", "seconds_q1", "seconds_q3", "insertion_minus_centre"} <= set(rows[0])
     data = json.loads((tmp_path / "results.json").read_text())
     assert data["meta"]["images"] == 2 and len(data["results"]) == len(results)
     for r in results:

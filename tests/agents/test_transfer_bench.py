@@ -1,14 +1,39 @@
 """The transfer benchmark at smoke-test size: the shapes agents explain another classifier's images."""
 
+import numpy as np
+import pytest
+
 from saliency_gym.benchmarks.bench_transfer import to_markdown, transfer_table
 
 
 def test_transfer_table_rows():
+    from saliency_gym.data import load_dataset
+    from saliency_gym.explainers import make_explainer
+    from saliency_gym.metrics import deletion_curve, insertion_curve
+    from saliency_gym.zoo import load_classifier
+
     rows = transfer_table(images=4, classifiers=("shapes_robust",))
     assert [r["method"] for r in rows] == ["agent", "gradcam", "random"]
     assert all(r["classifier"] == "shapes_robust" and r["images"] == 4 for r in rows)
-    assert all(0.0 <= r["insertion_auc"] <= 1.0 and 0.0 <= r["deletion_auc"] <= 1.0 for r in rows)
-    assert to_markdown(rows).count("| shapes_robust |") == 3
+    # Each one-pass row is the mean of the per-image AUCs computed here independently: the same
+    # four test images, the other classifier's predicted classes, that classifier's own maps.
+    classifier = load_classifier("shapes_robust", device="cpu")
+    images = load_dataset("shapes", "test", n=4).arrays().images
+    targets = classifier.predict(images, count=False).cpu().numpy()
+    by_method = {r["method"]: r for r in rows}
+    for method in ("gradcam", "random"):
+        # One explainer serves both curves: the random one draws its deletion maps second.
+        explainer = make_explainer(method, classifier)
+        insertion = insertion_curve(classifier, images, explainer.explain(images, targets).maps, targets).auc
+        deletion = deletion_curve(classifier, images, explainer.explain(images, targets).maps, targets).auc
+        assert by_method[method]["insertion_auc"] == pytest.approx(float(np.mean(insertion)), abs=1e-6)
+        assert by_method[method]["deletion_auc"] == pytest.approx(float(np.mean(deletion)), abs=1e-6)
+    # Grad-CAM explains the robust classifier better than a random map on the same images.
+    assert by_method["gradcam"]["insertion_auc"] > by_method["random"]["insertion_auc"]
+    table = to_markdown(rows)
+    assert table.count("| shapes_robust |") == 3
+    gradcam = by_method["gradcam"]
+    assert f"| shapes_robust | gradcam | {gradcam['insertion_auc']:.3f} ± {gradcam['insertion_ci']:.3f} |" in table
 
 
 def test_finetuned_agents_get_a_row_and_are_reused(tmp_path):

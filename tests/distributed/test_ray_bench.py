@@ -19,7 +19,7 @@ SMALL = suite.SuiteSize(images=4, rise_masks=50, chunk=2, greedy=False)
 # and on which chunks ran before, the cases where a careless sharding would change numbers.
 ARGS = ["bench", "--quick", "--datasets", "shapes", "--methods", "rise-50", "random", "--seeds", "0", "1",
         "--no-progress", "--device", "cpu"]  # fmt: skip
-TIMINGS = ("seconds_per_image", "seconds_ci")
+TIMINGS = suite.TIMING_FIELDS
 
 
 def rows(out):

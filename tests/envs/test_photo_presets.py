@@ -54,7 +54,7 @@ def test_object_labels_agree_with_the_model_where_we_say(efficientnet):
 
 def test_preprocessing_is_inside_the_model(efficientnet):
     """[0, 1] images in; the module scales to [-1, 1] and resizes other sizes to 224."""
-    image = torch.as_tensor(load_dataset("photos", split="test", collection="boxed")[1].image)  # coffee: espresso
+    image = torch.tensor(load_dataset("photos", split="test", collection="boxed")[1].image)  # coffee: espresso
     module = efficientnet.module
     with torch.inference_mode():
         direct = module.network(image[None] * 2 - 1).softmax(1)

@@ -94,3 +94,20 @@ def test_sb3_adapter_attributes():
     with pytest.raises(ValueError, match="share one vector environment"):
         venv.set_attr("marker", 7, indices=[1])
     assert venv.get_attr("marker") == [6, 6, 6]
+
+
+def test_painted_canvases_equal_rebuilt_ones() -> None:
+    """Steps paint one cell per episode; the canvases equal those rebuilt from the chosen cells."""
+    import gymnasium as gym
+    import numpy as np
+
+    for env_id in ("saliency_gym/SaliencyReveal-Shapes-v0", "saliency_gym/SaliencyMask-Shapes-v0"):
+        env = gym.make_vec(env_id, num_envs=3, vectorization_mode="vector_entry_point")
+        env.reset(seed=0)
+        core = env.unwrapped.core
+        rng = np.random.default_rng(0)
+        for _ in range(5):
+            env.step(np.array([rng.choice(np.flatnonzero(~core.chosen[i])) for i in range(3)]))
+            idx = np.arange(3)
+            np.testing.assert_array_equal(core.canvas_np, core.canvases_for(idx, core.chosen).cpu().numpy())
+        env.close()

@@ -138,4 +138,10 @@ def test_bad_arguments(shapes_model: tuple[nn.Module, dict], images: tuple[np.nd
 
     with pytest.raises(ValueError, match="no module with parameters"):
         cascading_randomization(NoParameters(), GradientExplainer, images[0], input_shape=shape)
-    assert isinstance(FrozenClassifier(NoParameters(), shape, device="cpu"), FrozenClassifier)
+    # The model itself is a fine classifier (the refusal above is the sanity check's): its logits
+    # are the channel means, so an image of constant channels (0, 0.5, 1) has softmax([0, 0.5, 1]).
+    plain = FrozenClassifier(NoParameters(), shape, device="cpu")
+    image = torch.stack([torch.full(tuple(shape[1:]), v) for v in (0.0, 0.5, 1.0)])[None]
+    expected = torch.softmax(torch.tensor([0.0, 0.5, 1.0]), dim=0)
+    torch.testing.assert_close(plain.probs(image)[0].cpu(), expected)
+    assert plain.queries == 1
