@@ -20,7 +20,7 @@ from saliency_gym.agents.policy_explainer import PolicyExplainer
 from saliency_gym.cli.main import main
 from saliency_gym.model_files import load_model
 from tests.byo_models import seeded_tiny_cnn, tiny_cnn
-from tests.test_model_files import save_export, write_pngs
+from tests.models.test_model_files import save_export, write_pngs
 
 NAMES = ["circle", "square", "triangle"]
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from saliency_gym.cli.main import main
-from tests.test_model_files import write_pngs
+from tests.models.test_model_files import write_pngs
 
 pytestmark = pytest.mark.xdist_group("ray")
 

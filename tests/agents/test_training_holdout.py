@@ -47,7 +47,7 @@ def test_holdout_split_is_seeded_stratified_and_disjoint():
 def test_folder_labels_come_from_the_class_folders_without_reading_images(tmp_path, monkeypatch):
     from saliency_gym.agents import agent_training
     from saliency_gym.data.adapters import ImageFolderSource
-    from tests.test_model_files import write_pngs
+    from tests.models.test_model_files import write_pngs
 
     for cls in ("a", "b"):
         write_pngs(tmp_path / cls, 5, size=(8, 8))

@@ -28,7 +28,7 @@ import torch
 from saliency_gym.checkpoint import CheckpointError, resolve_checkpoint
 from saliency_gym.model_files import UnsafeModelFileError, load_model
 from tests.byo_models import FileWritingNet, seeded_tiny_cnn
-from tests.test_model_files import SHAPE, save_export, save_torchscript, write_pngs
+from tests.models.test_model_files import SHAPE, save_export, save_torchscript, write_pngs
 
 FACTORY = "tests.byo_models:tiny_cnn"
 

@@ -1,4 +1,4 @@
-"""Regression tests of issue 12, "nothing silent": wrong inputs fail loudly, with a clear message."""
+"""Clear errors for wrong inputs: every boundary fails loudly, naming what was wrong and what is allowed."""
 
 from __future__ import annotations
 

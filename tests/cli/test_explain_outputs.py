@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from saliency_gym.cli.main import main
-from tests.test_model_files import write_pngs
+from tests.models.test_model_files import write_pngs
 
 
 def _explain(folder, out, *extra):

@@ -50,7 +50,7 @@ def byo(tmp_path):
     import torch
 
     from tests.byo_models import seeded_tiny_cnn
-    from tests.test_model_files import save_export, write_pngs
+    from tests.models.test_model_files import save_export, write_pngs
 
     model = seeded_tiny_cnn()
     write_pngs(tmp_path / "images", 2, size=(24, 24))
@@ -165,7 +165,7 @@ def test_engine_ray_without_ray_is_one_line_with_the_install_hint(command, tmp_p
 
 def test_explain_says_how_many_images_it_explains_and_draws_a_bounded_figure(byo, monkeypatch, capsys):
     from saliency_gym import plotting
-    from tests.test_model_files import write_pngs
+    from tests.models.test_model_files import write_pngs
 
     write_pngs(byo["tmp"] / "many", 20, size=(16, 16))
     drawn = {}
