@@ -475,7 +475,8 @@ def run_dataset(dataset: str, size: SuiteSize, out: Path, *, device: str | None 
     ``size.chunk`` (:func:`explain_chunk`), the unit a Ray sweep shards
     (:mod:`saliency_gym.distributed.ray_bench`), which gives the same numbers. A method that
     cannot run on the classifier (Grad-CAM on a TorchScript model, say) is skipped with a message.
-    ``progress`` shows a bar over the methods (named as they run) on standard error."""
+    ``progress`` shows a bar over the methods (named as they run) and, below it, one over the
+    running method's image chunks, on standard error."""
     seeds = check_seeds(seeds)
     ctx = prepare_dataset(dataset, size, device=device, classifier=classifier, source=source)
     per_seed = {s: methods or select_methods(default_methods(ctx.classifier, ctx.label, size, seed=s, images=ctx.images,
@@ -486,7 +487,9 @@ def run_dataset(dataset: str, size: SuiteSize, out: Path, *, device: str | None 
     for method in bar:
         bar.set_postfix_str(method)
         for s in seeds:
-            for start in chunk_starts(len(ctx.images), size.chunk):
+            starts = list(chunk_starts(len(ctx.images), size.chunk))
+            # a bar per method over its image chunks, so a slow method (RISE) shows it is moving
+            for start in tqdm(starts, desc=method, unit="chunk", leave=False, disable=not progress or len(starts) < 2):
                 chunks.append(explain_chunk(ctx, per_seed[s][method], method, s, start, size.chunk))
                 if chunks[-1].skipped is not None:
                     break
