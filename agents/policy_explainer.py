@@ -302,10 +302,12 @@ def open_agent(
     episodes on them), else a blank placeholder builds the spaces. Nothing is unpickled.
     """
     from saliency_gym.agents.agent_checkpoints import agent_env, build_policy, load_agent_payload
+    from saliency_gym.envs.saliency import unwrap_search_env
 
     path, name = agent_file(agent)
     payload = load_agent_payload(path)
-    meta = payload.get("meta") if isinstance(payload.get("meta"), dict) else {}
+    raw_meta = payload.get("meta")
+    meta: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
     trained = meta.get(MODEL_META) if isinstance(meta.get(MODEL_META), dict) else None
     stand_ins = {
         key: value
@@ -324,7 +326,7 @@ def open_agent(
         overrides["data"] = _rebuild_data(meta.get(DATA_META), name, own) if need_data else _placeholder_data(own)
     env = agent_env(payload, **overrides)
     policy = build_policy(payload, env.observation_space, env.action_space, device=device or "cpu")
-    config = env.unwrapped.config
+    config = unwrap_search_env(env).config
     info = {k: v for k, v in payload.items() if k not in ("policy_state", "optimizer_state")}
     info.update(config=config, path=str(path), env_overrides=overrides)
     agent_policy = AgentPolicy(policy, name=name, observe_score=config.observe_score)

@@ -273,7 +273,7 @@ def fine_tune(
             final,
             out / "classifier.pt",
             class_names=task.class_names,
-            input_shape=task.input_shape,
+            input_shape=(int(task.input_shape[0]), int(task.input_shape[1]), int(task.input_shape[2])),
             dataset=task.dataset,
             meta=meta,
         )

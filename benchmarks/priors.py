@@ -146,14 +146,14 @@ def paired_difference(values: Sequence[float] | np.ndarray, reference: Sequence[
     return mean_ci(a - b)
 
 
-def paired_columns(method: str, per_image: Mapping[str, Mapping[str, np.ndarray]], *, centre: str = CENTRE) -> dict[str, float | None]:
+def paired_columns(method: str, per_image: Mapping[str, Mapping[str, np.ndarray]], *, centre: str = CENTRE) -> dict[str, Any]:
     """The :data:`PAIRED_FIELDS` (and their ``_ci``) of ``method``'s row.
 
     ``per_image[row]["insertion"]`` / ``["deletion"]`` hold each row's per-image AUCs on the same
     images. A difference whose reference row (``centre``, ``mean_map_label(method)``) is absent is
     ``None``.
     """
-    out: dict[str, float | None] = {}
+    out: dict[str, Any] = {}  # float | None each; Any so that dataclasses.replace(row, **out) type-checks
     references = {"centre": centre, "mean_map": mean_map_label(method)}
     for field in PAIRED_FIELDS:
         metric, _, reference = field.partition("_minus_")

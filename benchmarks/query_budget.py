@@ -491,6 +491,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--agents", nargs="*", default=None, help="trained agents (shipped names or checkpoint paths; default: the shipped photos agents)")
     parser.add_argument("--families", nargs="*", default=None, help="only these method families (e.g. RISE occlusion)")
     parser.add_argument("--no-localisation", action="store_true", help="skip the masked photos (pointing game)")
+    parser.add_argument("--image-limit", action="append", default=[], metavar="METHOD=N",
+                        help="explain METHOD on the first N photos only (repeatable; the full plan limits rise-4000 to 20; "
+                             "a larger N resumes from the cached maps)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default="bench_output/query_budget")
@@ -498,10 +501,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     from saliency_gym.zoo import load_classifier
 
     torch.set_num_threads(args.threads)
+    size = "quick" if args.quick else "full"
+    if args.image_limit:
+        limits = dict(PLANS[size].image_limits)
+        for item in args.image_limit:
+            method, _, count = item.partition("=")
+            if not method or not count.isdigit() or int(count) < 1:
+                parser.error(f"--image-limit takes METHOD=N with N >= 1, got {item!r}")
+            limits[method] = int(count)
+        PLANS[size] = replace(PLANS[size], image_limits=tuple(limits.items()))
     classifier = load_classifier("efficientnet_lite0", device=args.device)
     data, masked = photo_sets(args.split)
     agents = shipped_photo_agents() if args.agents is None else args.agents
-    run_query_budget(classifier, data, size="quick" if args.quick else "full", images=1 if args.quick and args.images is None else args.images,
+    run_query_budget(classifier, data, size=size, images=1 if args.quick and args.images is None else args.images,
                                agents=agents, families=args.families, localisation=None if args.no_localisation else masked,
                                out=args.out)  # fmt: skip
     print((Path(args.out) / "budget.md").read_text())
