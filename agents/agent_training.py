@@ -81,6 +81,9 @@ from saliency_gym.runs import (
 from saliency_gym.validation import check_env_id, check_int
 
 SALIENCY_ENV_PREFIX = "saliency_gym/Saliency"
+ATTACK_ENV_PREFIX = "saliency_gym/AttributionAttack"
+#: The environment families ``train_agent`` trains on.
+TRAINABLE_ENV_PREFIXES = (SALIENCY_ENV_PREFIX, ATTACK_ENV_PREFIX)
 #: What a local run writes in its folder: a folder holding one of them holds a run.
 RUN_FILES = ("final.pt", "final.zip", "checkpoints", "tb")
 
@@ -128,7 +131,7 @@ class AgentTrainingConfig(Options):
 
     def validate(self) -> AgentTrainingConfig:
         algorithm_spec(self.algo)
-        check_env_id(self.env_id, SALIENCY_ENV_PREFIX, "saliency-search environment")
+        check_env_id(self.env_id, TRAINABLE_ENV_PREFIXES, "saliency-search or attribution-attack environment")
         self.timesteps = check_int("timesteps", self.timesteps, minimum=1)
         self.seed = check_int("seed", self.seed, minimum=0)
         self.checkpoint_every = check_int("checkpoint_every", self.checkpoint_every, minimum=0)
@@ -347,6 +350,33 @@ class SaliencyEvalCallback(BaseCallback):
             self.evaluate()
             self._next += self.every
         return True
+
+
+class AttackEvalCallback(SaliencyEvalCallback):
+    """:class:`SaliencyEvalCallback` for the attribution-attack environments: every ``every`` steps,
+    attack fixed held-out images with the current policy (deterministic,
+    :func:`~saliency_gym.baselines.attack_policies.policy_attack`, best label-kept state) and log
+    ``eval/shift`` (the environment's dissimilarity), ``eval/topk``, ``eval/lens_recall`` and
+    ``eval/topk_div`` (similarities after the attack: lower is a stronger attack) and
+    ``eval/label_kept``."""
+
+    def _evaluate(self) -> dict[str, float]:
+        from saliency_gym.baselines.attack_policies import policy_attack
+        from saliency_gym.baselines.attacks import attribution_similarities
+        from saliency_gym.metrics.similarity import dissimilarity
+
+        cfg = self.venv.venv.config
+        with cfg.classifier.uncounted():  # evaluation queries are not training queries
+            result = policy_attack(self.model, cfg.explainer, self.images, cfg.epsilon, env_kwargs=cfg.episode_kwargs())
+        sims = attribution_similarities(result.original_maps, result.adversarial_maps, k=cfg.k, w=cfg.w)
+        shift = dissimilarity(cfg.dissimilarity, result.original_maps, result.adversarial_maps, k=cfg.k, w=cfg.w, nan_value=cfg.nan_value)
+        values = {"shift": float(np.mean(shift)), **{name: float(v.mean()) for name, v in sims.items()},
+                  "label_kept": float(result.label_kept.mean())}  # fmt: skip
+        for name, value in values.items():
+            self.logger.record(f"eval/{name}", value)
+        result_row = {"step": float(self.num_timesteps), **values}
+        self.history.append(result_row)
+        return result_row
 
 
 def train_agent(
@@ -676,7 +706,8 @@ def _train_locked(cfg: AgentTrainingConfig, out: Path, ckpt_dir: Path, last: Pat
         evaluation_source(venv.venv.config.data, cfg.eval_images, held_out) if cfg.eval_every else None
     )
     if eval_source is not None:
-        evaluator = SaliencyEvalCallback(venv, eval_source.arrays().images, cfg.eval_every)
+        evaluator_class = AttackEvalCallback if env_id.startswith(ATTACK_ENV_PREFIX) else SaliencyEvalCallback
+        evaluator = evaluator_class(venv, eval_source.arrays().images, cfg.eval_every)
         callbacks.append(evaluator)
     if cfg.checkpoint_every:
         callbacks.append(CheckpointCallback(cfg.checkpoint_every, checkpoint))

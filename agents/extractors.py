@@ -189,4 +189,74 @@ class EvidenceCNN(BaseFeaturesExtractor):
         return torch.cat([self.cell_head(hidden).flatten(1), features], dim=1)
 
 
-EXTRACTORS: dict[str, type[BaseFeaturesExtractor]] = {"saliency_cnn": SaliencyCNN, "evidence_cnn": EvidenceCNN}
+class AttackCNN(BaseFeaturesExtractor):
+    """Per-cell scores of signed steps over the attribution-attack observations.
+
+    Reads ``image``, ``perturbation``, ``attribution`` and, when present, ``original_attribution``
+    (``observe_original=True``) of :class:`~saliency_gym.envs.attack.AttributionAttackEnv`. The
+    perturbation enters as its sign (-1, 0, +1), so the same weights act at every ``epsilon``; the
+    maps enter as they are (scaled to [-1, 1] by the environment), plus their difference when both
+    are observed (where the map has moved). Three pixel-level convolutions (two of stride 2) see
+    local texture, an average pool brings them to the action grid, and two 3x3 convolutions over the
+    grid let each cell see its neighbours. The output is two scores per cell, first all ``+step``
+    cells, then all ``-step`` cells (the environment's action ids, for
+    :class:`~saliency_gym.agents.cell_policy.CellMaskablePolicy`'s logits), and a global vector (mean
+    and max over cells, plus the budget left) for the value head.
+
+    Args:
+        observation_space: the attack environment's ``Dict`` space.
+        grid: the environment's ``(rows, cols)`` action grid (``cell_sign`` actions; default 4x4).
+        features_dim: size of the global feature vector.
+        channels: width of the convolutional layers.
+        cell_scores: output the per-cell scores first (the cell policy sets it).
+    """
+
+    supports_cell_scores = True
+
+    def __init__(
+        self, observation_space: gym.spaces.Dict, grid: int | tuple[int, int] = 4, features_dim: int = 128,
+        channels: int = 32, cell_scores: bool = False,
+    ) -> None:  # fmt: skip
+        missing = {"image", "perturbation", "attribution", "budget"} - set(observation_space.spaces)
+        if missing:
+            raise ValueError(f"AttackCNN reads the attribution-attack observations; missing keys {sorted(missing)}")
+        rows, cols = (grid, grid) if isinstance(grid, int) else tuple(grid)
+        rows, cols = check_int("grid rows", rows, minimum=1), check_int("grid cols", cols, minimum=1)
+        features_dim = check_int("features_dim", features_dim, minimum=1)
+        channels = check_int("channels", channels, minimum=1)
+        c, h, w = _shape(observation_space, "image")
+        if h < rows or w < cols:
+            raise ValueError(f"grid {rows}x{cols} is finer than the {h}x{w} image")
+        n_logits = 2 * rows * cols
+        super().__init__(observation_space, features_dim + (n_logits if cell_scores else 0))
+        self.grid, self.num_cells, self.cell_scores = (rows, cols), n_logits, bool(cell_scores)
+        self.has_original = "original_attribution" in observation_space.spaces
+        inputs = 2 * c + 1 + 2 * int(self.has_original)
+        self.pixels = nn.Sequential(
+            nn.Conv2d(inputs, channels // 2, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(channels // 2, channels, 3, stride=2, padding=1), nn.ReLU(),
+            nn.Conv2d(channels, channels, 3, stride=2, padding=1), nn.ReLU(),
+        )  # fmt: skip
+        self.cells = nn.Sequential(
+            nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(),
+        )  # fmt: skip
+        self.cell_head = nn.Conv2d(channels, 2, 1) if cell_scores else None
+        self.project = nn.Sequential(nn.Linear(2 * channels + 1, features_dim), nn.ReLU())
+
+    def forward(self, observations: dict[str, torch.Tensor]) -> torch.Tensor:
+        current = observations["attribution"].unsqueeze(1)
+        planes = [observations["image"], torch.sign(observations["perturbation"]), current]
+        if self.has_original:
+            original = observations["original_attribution"].unsqueeze(1)
+            planes += [original, current - original]
+        hidden = self.cells(F.adaptive_avg_pool2d(self.pixels(torch.cat(planes, dim=1)), self.grid))
+        budget = observations["budget"].reshape(len(hidden), 1)
+        features = self.project(torch.cat([hidden.mean(dim=(2, 3)), hidden.amax(dim=(2, 3)), budget], dim=1))
+        if self.cell_head is None:
+            return features
+        # Channel 0 scores +step, channel 1 -step: action ids are cells first, then cells + cells.
+        return torch.cat([self.cell_head(hidden).flatten(2).flatten(1), features], dim=1)
+
+
+EXTRACTORS: dict[str, type[BaseFeaturesExtractor]] = {"saliency_cnn": SaliencyCNN, "evidence_cnn": EvidenceCNN, "attack_cnn": AttackCNN}

@@ -113,6 +113,8 @@ class AttackResult:
     """Classifier images the attack used (predictions and explanations, surrogate excluded)."""
     seconds: float
     attack: str
+    explanations: int = 0
+    """Attribution maps the attack had computed (the original maps included), over all images."""
 
     @property
     def perturbation(self) -> np.ndarray:
@@ -248,13 +250,13 @@ def _prepare(explainer: Explainer, images: Any, targets: Any) -> tuple[torch.Ten
 
 def _finish(
     name: str, explainer: Explainer, x: torch.Tensor, adv: torch.Tensor, original_maps: np.ndarray, adv_maps: np.ndarray,
-    targets: np.ndarray, predicted: np.ndarray, adv_pred: np.ndarray, start_q: int, start_t: float,
+    targets: np.ndarray, predicted: np.ndarray, adv_pred: np.ndarray, start_q: int, start_t: float, explanations: int,
 ) -> AttackResult:  # fmt: skip
     return AttackResult(
         images=x.cpu().numpy().astype(np.float32), adversarial=adv.cpu().numpy().astype(np.float32), original_maps=original_maps, adversarial_maps=adv_maps,
         targets=targets, predictions=adv_pred, label_kept=adv_pred == predicted,
         changed=(adv != x).flatten(1).any(dim=1).cpu().numpy(), queries=explainer.classifier.queries - start_q,
-        seconds=time.perf_counter() - start_t, attack=name,
+        seconds=time.perf_counter() - start_t, attack=name, explanations=explanations,
     )  # fmt: skip
 
 
@@ -283,7 +285,7 @@ def random_sign_attack(
     original_maps = transform_maps(explainer.explain(x, tgt).maps, map_transform)
     adv_maps = transform_maps(explainer.explain(adv, tgt).maps, map_transform)
     adv_pred = explainer.classifier.predict(adv).cpu().numpy()
-    return _finish("random", explainer, x, adv, original_maps, adv_maps, tgt, predicted, adv_pred, start_q, start_t)
+    return _finish("random", explainer, x, adv, original_maps, adv_maps, tgt, predicted, adv_pred, start_q, start_t, 2 * len(tgt))
 
 
 def fragility_attack(
@@ -367,7 +369,8 @@ def fragility_attack(
             best_maps[better] = maps_now[better]
             best_score[better] = score[better]
     adv_pred = explainer.classifier.predict(best).cpu().numpy()
-    return _finish(objective, explainer, x, best, original_maps, best_maps, tgt, predicted, adv_pred, start_q, start_t)
+    explanations = (1 + steps) * len(tgt)
+    return _finish(objective, explainer, x, best, original_maps, best_maps, tgt, predicted, adv_pred, start_q, start_t, explanations)
 
 
 def topk_attack(explainer: Explainer, images: Any, epsilon: float, **options: Any) -> AttackResult:

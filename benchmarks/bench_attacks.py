@@ -1,91 +1,213 @@
-"""Attribution attacks × attribution methods × models × ε: how far do maps move, by which metric?
+"""Attribution attacks, classical and learned: how far does each move the maps, at what cost?
 
-For each model (the natural ``shapes`` classifier and the PGD-trained ``shapes_robust``), each
-attribution method, each attack (``random`` sign, Ghorbani et al.'s ``topk`` and ``mass_center``,
-the LENS-aware ``lens_topk``) and each ε, the script attacks the same held-out images and reports,
-over the images whose label the attack kept: top-k intersection, w-LENS-recall@k and top-k-div
-intersection between the original and the attacked map (all in [0, 1], 1 = unchanged), plus the
-label-kept rate (the white-box attacks only return label-kept iterates, or the image itself, so
-their rate is 1 by construction; ``found`` is the share of images where they changed the image).
-Maps are compared by magnitude (``abs``), with ``k = H*W // 10`` and ``w = 1`` (3x3 windows).
+For each dataset (``shapes``, ``digits``) and model (the natural classifier, and for shapes the
+PGD-trained ``shapes_robust``), each explainer (vanilla ``gradient``, ``gradcam``, and the
+gradient-free ``rise`` with 64 masks), each ε and each attack, the same held-out test images are
+attacked and the script reports:
 
-It writes ``attacks.md`` (Markdown table), ``attacks.csv`` and ``attacks.png`` (each metric versus ε,
-one panel per model and method) under ``--out``, and prints the Markdown. The LENS paper's
-observation is checked in the last section: the gap between LENS recall@k and top-k intersection
-under random perturbations.
+* the attribution shift, as similarities between the original and the attacked map (all in
+  [0, 1], 1 = unchanged, **lower is a stronger attack**): top-k intersection, w-LENS-recall@k and
+  top-k-div intersection (``k = H*W // 10``, ``w = 1``: 3x3 windows; maps by magnitude), over the
+  images whose label was kept;
+* ``label kept``: the share of attacked images still classified as before (every attack here
+  returns a label-kept state or the image itself, except ``random`` sign, which takes no choice);
+* ``found``: the share of images the attack changed at all; ``max L∞``: the largest perturbation
+  (in 1/255), which must not exceed ε;
+* the cost: explainer evaluations (maps computed, the original included) and classifier queries
+  (every image through the classifier, explanations included) per image, and seconds.
 
-    python benchmarks/bench_attacks.py [--images 16] [--methods gradient integrated_gradients gradcam]
+The attacks:
+
+* ``random``: one random-sign perturbation of size ε (LENS's baseline; 2 maps);
+* ``topk``, ``mass_center``, ``lens_topk``: Ghorbani et al.'s and the LENS-aware white-box attacks
+  (8 signed steps through the softplus surrogate; 9 maps), only for explainers they can
+  differentiate (gradient, Grad-CAM);
+* ``random_policy``: uniformly random actions in the agent's own environment (the same steps,
+  budget and best-state selection as the agent: what the agent has to beat to have learnt anything);
+* ``agent``: the shipped attack agent trained against this explainer on this dataset's natural
+  model (``saliency_gym/agents/pretrained/attacks/<dataset>_<explainer>.zip``; on ``shapes_robust``
+  it is the same agent, unseen model). It needs the map only, never its gradient.
+
+Paired differences (per image, agent minus another attack, top-k intersection, mean and 95%
+interval) say whether the agent is stronger (negative) with an interval that excludes zero.
+
+Writes ``attacks.md``, ``attacks.csv``, ``attacks.json``, ``attacks.png`` (each metric versus ε) and
+``attack_examples.png`` (four images: the original map, the map after Ghorbani's top-k attack and
+after the agent, and both perturbations magnified) under ``--out``::
+
+    python -m saliency_gym.benchmarks.bench_attacks --images 100 --out benchmarks/results
+    saliency-gym bench --attacks --images 100        # the same
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import json
 import platform
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from saliency_gym.agents.attack_agents import AttackAgent, load_attack_agent, shipped_attack_agents
+from saliency_gym.baselines.attack_policies import RandomSignPolicy, policy_attack
 from saliency_gym.baselines.attacks import (
     ATTACKS,
+    WHITE_BOX_EXPLAINERS,
+    AttackResult,
     attribution_similarities,
     load_surrogate,
     run_attack,
 )
+from saliency_gym.benchmarks.priors import paired_difference
 from saliency_gym.data import load_dataset
-from saliency_gym.explainers import make_explainer
+from saliency_gym.explainers import Explainer, make_explainer
 from saliency_gym.models.zoo import load_classifier
 
 METRICS = ("topk", "lens_recall", "topk_div")
-#: One result row (a CSV line): model, method and attack names, numbers for the rest.
+#: Models attacked per dataset (an agent trained on the first is also run on the others).
+MODELS = {"shapes": ("shapes", "shapes_robust"), "digits": ("digits",)}
+#: Explainer options by name (RISE with few masks: the gradient-free explainer).
+EXPLAINER_OPTIONS: dict[str, dict[str, Any]] = {"rise": {"n_masks": 64}, "integrated_gradients": {"n_steps": 8}, "smoothgrad": {"nt_samples": 8}}
+LEARNED = ("random_policy", "agent")
+ALL_ATTACKS = (*ATTACKS, *LEARNED)
+#: Attacks the agent is compared with, per image.
+PAIRED_WITH = ("random", "topk", "random_policy")
+#: One result row (a CSV line).
 Row = dict[str, Any]
-EXPLAINER_OPTIONS = {"integrated_gradients": {"n_steps": 8}, "smoothgrad": {"nt_samples": 8}}
 
 
-def run(args: argparse.Namespace) -> list[Row]:
-    data = load_dataset("shapes", "test", n=args.images).arrays()
+def method_label(method: str) -> str:
+    options = EXPLAINER_OPTIONS.get(method, {})
+    return f"{method}-{options['n_masks']}" if method == "rise" else method
+
+
+def _agent_for(dataset: str, method: str, agent_dir: Path | None) -> AttackAgent | None:
+    name = f"{dataset}_{method}"
+    if agent_dir is not None and (agent_dir / name).is_dir():
+        return load_attack_agent(agent_dir / name)
+    return load_attack_agent(name) if name in shipped_attack_agents() else None
+
+
+def _attack(
+    attack: str, explainer: Explainer, images: np.ndarray, eps: float, agent: AttackAgent | None, surrogate: Any, args: argparse.Namespace, k: int
+) -> AttackResult | None:
+    """One attack's result, or ``None`` where it does not apply (white-box on RISE, no agent)."""
+    if attack == "random":
+        return run_attack("random", explainer, images, eps, seed=args.seed)
+    if attack in ATTACKS:
+        if explainer.name not in WHITE_BOX_EXPLAINERS:
+            return None
+        return run_attack(attack, explainer, images, eps, surrogate=surrogate, steps=args.steps, k=k)
+    if agent is None:
+        return None
+    if attack == "agent":
+        return agent.attack(explainer, images, eps)
+    # The random policy: the agent's own environment, uniformly random actions.
+    from gymnasium import spaces
+
+    kwargs = agent.episode_kwargs(eps)
+    n_actions = int(agent.policy.action_space.n) if isinstance(agent.policy.action_space, spaces.Discrete) else 0
+    policy = RandomSignPolicy(spaces.Discrete(n_actions), seed=args.seed)
+    return policy_attack(policy, explainer, images, eps, env_kwargs=kwargs, deterministic=False, name="random_policy")
+
+
+def run(args: argparse.Namespace) -> tuple[list[Row], dict[str, Any]]:
+    """Every (dataset, model, explainer, ε, attack) row, and the examples of the figure."""
     rows: list[Row] = []
-    for model in args.models:
-        classifier = load_classifier(model, device=args.device)
-        surrogate = load_surrogate(classifier)
-        _, h, w = classifier.input_shape
-        k = h * w // 10
-        for method in args.methods:
-            explainer = make_explainer(method, classifier, **EXPLAINER_OPTIONS.get(method, {}))
-            for attack in args.attacks:
+    examples: dict[str, Any] = {}
+    agent_dir = Path(args.agent_dir) if args.agent_dir else None
+    for dataset in args.datasets:
+        images = load_dataset(dataset, "test", n=args.images).arrays().images
+        for model in MODELS[dataset]:
+            if args.models and model not in args.models:
+                continue
+            classifier = load_classifier(model, device=args.device)
+            surrogate = load_surrogate(classifier)
+            _, h, w = classifier.input_shape
+            k = h * w // 10
+            for method in args.methods:
+                explainer = make_explainer(method, classifier, **EXPLAINER_OPTIONS.get(method, {}))
+                agent = _agent_for(dataset, method, agent_dir)
                 for eps255 in args.eps:
-                    eps = eps255 / 255
-                    options = {"seed": args.seed} if attack == "random" else {"surrogate": surrogate, "steps": args.steps, "k": k}
-                    start = time.perf_counter()
-                    result = run_attack(attack, explainer, data.images, eps, **options)
-                    seconds = time.perf_counter() - start
-                    kept = result.label_kept
-                    sims = attribution_similarities(result.original_maps, result.adversarial_maps, k=k, w=1)
-                    row: Row = {
-                        "model": model, "method": method, "attack": attack, "eps_255": eps255,
-                        "images": len(kept), "label_kept": float(kept.mean()), "found": float(result.changed.mean()),
-                    }  # fmt: skip
-                    for name in METRICS:
-                        row[name] = float(sims[name][kept].mean()) if kept.any() else float("nan")
-                    row["seconds"] = seconds
-                    rows.append(row)
-                    print(f"{model:>13} {method:>20} {attack:>11} eps={eps255:>4}/255 kept={row['label_kept']:.2f} "
-                          + " ".join(f"{n}={row[n]:.3f}" for n in METRICS) + f" ({seconds:.1f} s)", flush=True)  # fmt: skip
-    return rows
+                    per_image: dict[str, np.ndarray] = {}
+                    group: list[Row] = []
+                    for attack in args.attacks:
+                        result = _attack(attack, explainer, images, eps255 / 255, agent, surrogate, args, k)
+                        if result is None:
+                            continue
+                        kept = result.label_kept
+                        sims = attribution_similarities(result.original_maps, result.adversarial_maps, k=k, w=1)
+                        per_image[attack] = np.where(kept, sims["topk"], np.nan)
+                        row: Row = {
+                            "dataset": dataset, "model": model, "method": method_label(method), "attack": attack,
+                            "eps_255": eps255, "images": len(kept), "label_kept": float(kept.mean()),
+                            "found": float(result.changed.mean()),
+                            "max_linf_255": float(np.abs(result.perturbation).max() * 255),
+                        }  # fmt: skip
+                        for name in METRICS:
+                            row[name] = float(sims[name][kept].mean()) if kept.any() else float("nan")
+                        row["explanations"] = result.explanations / len(kept)
+                        row["queries"] = result.queries / len(kept)
+                        row["seconds"] = result.seconds
+                        group.append(row)
+                        if (dataset, model, method, eps255) == (args.datasets[0], MODELS[dataset][0], args.methods[0], max(args.eps)):
+                            examples[attack] = result
+                        print(f"{model:>13} {method_label(method):>9} {attack:>13} eps={eps255:g}/255 kept={row['label_kept']:.2f} "
+                              + " ".join(f"{n}={row[n]:.3f}" for n in METRICS)
+                              + f" maps/img={row['explanations']:.1f} ({result.seconds:.1f} s)", flush=True)  # fmt: skip
+                    _add_paired(group, per_image)
+                    rows += group
+    return rows, examples
 
 
-def markdown(rows: list[Row], header: str) -> str:
-    lines = [header, "", "| model | method | attack | ε (/255) | label kept | found | top-k ∩ | LENS recall@k | top-k-div ∩ | s |",
-             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+def _add_paired(group: list[Row], per_image: dict[str, np.ndarray]) -> None:
+    """Agent minus each of :data:`PAIRED_WITH` (top-k intersection per image, both label-kept)."""
+    mine = per_image.get("agent")
+    for row in group:
+        for other in PAIRED_WITH:
+            key = f"agent_minus_{other}"
+            row[key], row[f"{key}_ci"] = float("nan"), float("nan")
+            if row["attack"] != "agent" or mine is None or other not in per_image:
+                continue
+            both = np.isfinite(mine) & np.isfinite(per_image[other])
+            if both.any():
+                row[key], row[f"{key}_ci"] = paired_difference(mine[both], per_image[other][both])
+
+
+def _fmt(value: float, digits: int = 3) -> str:
+    return "—" if not np.isfinite(value) else f"{value:.{digits}f}"
+
+
+def markdown(rows: Sequence[Row], header: str) -> str:
+    """The results table, the agent's paired comparisons and the LENS observations."""
+    lines = [header, "",
+             "| dataset | model | explainer | attack | ε (/255) | label kept | max L∞ (/255) | top-k ∩ | LENS recall@k | top-k-div ∩ | maps / img | queries / img | s |",
+             "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
     for r in rows:
-        lines.append(f"| {r['model']} | {r['method']} | {r['attack']} | {r['eps_255']:g} | {r['label_kept']:.2f} | {r['found']:.2f} | "
-                     f"{r['topk']:.3f} | {r['lens_recall']:.3f} | {r['topk_div']:.3f} | {r['seconds']:.1f} |")  # fmt: skip
+        lines.append(f"| {r['dataset']} | {r['model']} | {r['method']} | {r['attack']} | {r['eps_255']:g} | {r['label_kept']:.2f} | "
+                     f"{r['max_linf_255']:.2f} | {_fmt(r['topk'])} | {_fmt(r['lens_recall'])} | {_fmt(r['topk_div'])} | "
+                     f"{r['explanations']:.1f} | {r['queries']:.0f} | {r['seconds']:.1f} |")  # fmt: skip
+    agent_rows = [r for r in rows if r["attack"] == "agent"]
+    if agent_rows:
+        lines += ["", "The agent minus another attack, top-k intersection per image (mean ± 95% interval; "
+                  "negative: the agent moved the map further; **bold**: the interval excludes zero):", "",
+                  "| dataset | model | explainer | ε (/255) | − random sign | − Ghorbani top-k | − random policy |",
+                  "|---|---|---|---:|---:|---:|---:|"]  # fmt: skip
+        for r in agent_rows:
+            cells = []
+            for other in PAIRED_WITH:
+                mean, half = r[f"agent_minus_{other}"], r[f"agent_minus_{other}_ci"]
+                text = "—" if not np.isfinite(mean) else f"{mean:+.3f} ± {half:.3f}"
+                cells.append(f"**{text}**" if np.isfinite(mean) and abs(mean) > half else text)
+            lines.append(f"| {r['dataset']} | {r['model']} | {r['method']} | {r['eps_255']:g} | " + " | ".join(cells) + " |")
     random_rows = [r for r in rows if r["attack"] == "random"]
     if random_rows:
-        lines += ["", "Random sign perturbations, mean over methods, models and ε: "
+        lines += ["", "Random sign perturbations, mean over explainers, models and ε: "
                   f"top-k intersection {np.mean([r['topk'] for r in random_rows]):.3f}, "
                   f"LENS recall@k {np.mean([r['lens_recall'] for r in random_rows]):.3f}, "
                   f"top-k-div intersection {np.mean([r['topk_div'] for r in random_rows]):.3f}; "
@@ -94,64 +216,111 @@ def markdown(rows: list[Row], header: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot(rows: list[Row], path: Path) -> None:
+def plot(rows: Sequence[Row], path: Path) -> None:
+    """Each metric versus ε, one panel per (model, explainer), one line per attack."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     panels = sorted({(r["model"], r["method"]) for r in rows})
-    fig, axes = plt.subplots(len(METRICS), len(panels), figsize=(3.2 * len(panels), 2.6 * len(METRICS)), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(len(METRICS), len(panels), figsize=(2.8 * len(panels), 2.5 * len(METRICS)), squeeze=False, sharey=True)
     for col, (model, method) in enumerate(panels):
         for row_i, metric in enumerate(METRICS):
             ax = axes[row_i][col]
-            for attack in ATTACKS:
+            for attack in ALL_ATTACKS:
                 pts = sorted((r["eps_255"], r[metric]) for r in rows if (r["model"], r["method"], r["attack"]) == (model, method, attack))
                 if pts:
-                    ax.plot(*zip(*pts, strict=True), marker="o", label=attack)
+                    ax.plot(*zip(*pts, strict=True), marker="o", label=attack, linewidth=2.2 if attack == "agent" else 1.0)
             ax.set_ylim(0, 1.02)
             ax.set_title(f"{model} / {method}", fontsize=8)
             ax.set_xlabel("ε (/255)", fontsize=8)
             if col == 0:
-                ax.set_ylabel(metric, fontsize=8)
-    axes[0][0].legend(fontsize=7)
+                ax.set_ylabel(f"{metric} (lower: stronger)", fontsize=8)
+    axes[0][0].legend(fontsize=6)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
-def main() -> None:
+def plot_examples(examples: dict[str, AttackResult], path: Path, n: int = 4) -> Path | None:
+    """For ``n`` images: the image, its map, the map after Ghorbani's top-k and after the agent,
+    and both perturbations magnified to the full colour range (mid-grey is zero)."""
+    if "agent" not in examples or "topk" not in examples:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ghorbani, agent = examples["topk"], examples["agent"]
+    eps = max(float(np.abs(ghorbani.perturbation).max()), float(np.abs(agent.perturbation).max()), 1e-12)
+    columns = ("image", "original map", "after Ghorbani top-k", "after agent", "Ghorbani δ (magnified)", "agent δ (magnified)")
+    fig, axes = plt.subplots(n, len(columns), figsize=(1.7 * len(columns), 1.8 * n), squeeze=False)
+    for i in range(n):
+        image = agent.images[i].transpose(1, 2, 0)
+        panels = [
+            image.squeeze(-1) if image.shape[-1] == 1 else image,
+            agent.original_maps[i], ghorbani.adversarial_maps[i], agent.adversarial_maps[i],
+            (ghorbani.perturbation[i].mean(axis=0) / eps + 1) / 2, (agent.perturbation[i].mean(axis=0) / eps + 1) / 2,
+        ]  # fmt: skip
+        for j, panel in enumerate(panels):
+            ax = axes[i][j]
+            cmap = "gray" if j in (0, 4, 5) else "inferno"
+            ax.imshow(panel, cmap=cmap, vmin=0 if j >= 4 else None, vmax=1 if j >= 4 else None)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if i == 0:
+                ax.set_title(columns[j], fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", default=["shapes", "shapes_robust"])
-    parser.add_argument("--methods", nargs="+", default=["gradient", "integrated_gradients", "gradcam"])
-    parser.add_argument("--attacks", nargs="+", default=list(ATTACKS), choices=ATTACKS)
-    parser.add_argument("--eps", nargs="+", type=float, default=[2.0, 4.0, 8.0, 16.0], help="ε values in units of 1/255")
-    parser.add_argument("--images", type=int, default=16)
+    parser.add_argument("--datasets", nargs="+", default=list(MODELS), choices=list(MODELS))
+    parser.add_argument("--models", nargs="+", default=None, help="only these models (default: all of each dataset)")
+    parser.add_argument("--methods", nargs="+", default=["gradient", "gradcam", "rise"], help="explainers attacked")
+    parser.add_argument("--attacks", nargs="+", default=list(ALL_ATTACKS), choices=ALL_ATTACKS)
+    parser.add_argument("--eps", nargs="+", type=float, default=[2.0, 4.0, 8.0], help="ε values in units of 1/255")
+    parser.add_argument("--images", type=int, default=100, help="held-out test images per dataset")
     parser.add_argument("--steps", type=int, default=8, help="iterations of the white-box attacks")
+    parser.add_argument("--agent-dir", default=None, help="a folder of run folders <dataset>_<explainer> (default: the shipped agents)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--device", default=None, help="torch device (default: cuda when available)")
     parser.add_argument("--out", default="benchmark_output/attacks")
-    args = parser.parse_args()
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     start = time.perf_counter()
-    rows = run(args)
+    rows, examples = run(args)
+    if not rows:
+        raise SystemExit("no attack applied to the chosen settings")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "attacks.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    header = (f"{args.images} shapes test images, k = H*W/10, w = 1, white-box steps {args.steps}, "
+    header = (f"{args.images} test images per dataset, k = H*W/10, w = 1, white-box steps {args.steps}, "
               f"torch threads {torch.get_num_threads()}, {platform.processor() or platform.machine()}; "
               f"total {time.perf_counter() - start:.0f} s")  # fmt: skip
+    (out / "attacks.json").write_text(json.dumps({"settings": header, "rows": rows}, indent=1))
     text = markdown(rows, header)
     (out / "attacks.md").write_text(text)
     plot(rows, out / "attacks.png")
+    figure = plot_examples(examples, out / "attack_examples.png")
     print(text)
-    print(f"wrote {out / 'attacks.md'}, {out / 'attacks.csv'}, {out / 'attacks.png'}")
+    print(f"wrote {out / 'attacks.md'}, .csv, .json, attacks.png" + (f", {figure}" if figure else ""))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -25,9 +25,9 @@ def check_choice(name: str, value: Any, allowed: Iterable[Any]) -> Any:
     return value
 
 
-def check_env_id(env_id: Any, prefix: str, what: str = "environment") -> str:
-    """``env_id`` if it is a registered Gymnasium id starting with ``prefix``; else a ``ValueError``
-    listing the registered ids with that prefix."""
+def check_env_id(env_id: Any, prefix: str | tuple[str, ...], what: str = "environment") -> str:
+    """``env_id`` if it is a registered Gymnasium id starting with ``prefix`` (one of them, for a
+    tuple); else a ``ValueError`` listing the registered ids with that prefix."""
     import gymnasium as gym
 
     if not isinstance(env_id, str) or env_id not in gym.registry or not env_id.startswith(prefix):

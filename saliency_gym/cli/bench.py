@@ -76,6 +76,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="environment ids (default: the shapes and digits reveal and mask presets)")  # fmt: skip
     agents.add_argument("--timesteps", type=positive_int, default=None,
                         help="training steps per run (default: 64000; --quick: 512)")  # fmt: skip
+    attacks = parser.add_argument_group("attack benchmark (--attacks)")
+    attacks.add_argument("--attacks", action="store_true",
+                         help="attribution attacks: the trained attack agents against random sign, Ghorbani et al.'s "
+                         "and the LENS-aware attacks and a random policy, per explainer x model x epsilon "
+                         "(benchmarks/bench_attacks.py; --datasets shapes digits, --methods gradient gradcam rise, --images)")  # fmt: skip
     parser.add_argument("--out", default="bench_output")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     add_model_arguments(parser, default_model=None, classifier_alias=False,
@@ -90,11 +95,38 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
+def run_attacks(args: argparse.Namespace) -> int:
+    """``--attacks``: :mod:`saliency_gym.benchmarks.bench_attacks` with this command's options."""
+    from saliency_gym.benchmarks import bench_attacks
+
+    if args.engine == "ray" or args.model is not None:
+        raise ValueError("--attacks runs the shipped classifiers here: --engine ray and --model are not supported with it")
+    unknown = sorted(set(args.datasets or ()) - set(bench_attacks.MODELS))
+    if unknown:
+        raise ValueError(f"--attacks covers the datasets {sorted(bench_attacks.MODELS)}, not {unknown}")
+    argv = ["--out", str(Path(args.out) / "attacks")]
+    if args.datasets:
+        argv += ["--datasets", *args.datasets]
+    if args.methods:
+        argv += ["--methods", *args.methods]
+    if args.images is not None:
+        argv += ["--images", str(args.images)]
+    elif args.quick:
+        argv += ["--images", "8", "--eps", "8"]
+    if args.device:
+        argv += ["--device", args.device]
+    return bench_attacks.main(argv)
+
+
 def run(args: argparse.Namespace) -> int:
     check_engine_arguments(args)  # Ray options without --engine ray, Ray missing, a dead --address
     check_output_dir(args.out)  # fail now, not after the work; refuses the package's folders
+    if args.agents and args.attacks:
+        raise ValueError("--agents and --attacks are two benchmarks: pass one of them")
     if args.agents:
         return run_agents(args)
+    if args.attacks:
+        return run_attacks(args)
     from saliency_gym.benchmarks.suite import (
         SIZES,
         SuiteSize,

@@ -94,6 +94,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--eval-every", type=non_negative_int, default=20_000, help="steps (0: off)"
     )
     parser.add_argument("--eval-images", type=positive_int, default=32)
+    parser.add_argument("--env-kwargs", type=json_object, default=None, metavar="JSON",
+                        help="environment arguments layered over the YAML's env_kwargs, e.g. "
+                        "'{\"explainer\": \"rise\", \"explainer_options\": {\"n_masks\": 64}}'")  # fmt: skip
     add_model_arguments(parser, default_model=None, classifier_alias=False,
                         data_help="training data: a dataset name or a folder of images (default: the environment's)")  # fmt: skip
     parser.add_argument("--threads", type=positive_int, default=None, help="torch intra-op threads")
@@ -117,8 +120,9 @@ def run(args: argparse.Namespace) -> int:
     check_run_folder(args)
     if args.threads:
         torch.set_num_threads(args.threads)
+    env_kwargs = {**(custom_env_kwargs(args) or {}), **(args.env_kwargs or {})} or None
     if args.engine == "ray":
-        return run_ray(args, custom_env_kwargs(args))
+        return run_ray(args, env_kwargs)
     from saliency_gym.agents.agent_training import (
         AgentTrainingConfig,
         TrainingInterrupted,
@@ -131,13 +135,26 @@ def run(args: argparse.Namespace) -> int:
         eval_images=args.eval_images, progress=not args.no_progress, device=args.device or "auto",
         init_from=args.init_from, overwrite=args.overwrite,
     )  # fmt: skip  # validated (the --config file too) before the model is loaded
-    cfg.env_kwargs = custom_env_kwargs(args)
+    cfg.env_kwargs = env_kwargs
     try:
         result = train_with_config(cfg)
     except TrainingInterrupted as stop:  # SIGTERM / SIGINT: a checkpoint was saved; one line, no traceback
         print(f"saliency-gym {NAME}: {stop}", file=sys.stderr)
         return 128 + stop.signum
     return report(result, "")
+
+
+def json_object(text: str) -> dict[str, object]:
+    """``--env-kwargs``: a JSON object (anything else is a usage error that says why)."""
+    import json
+
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON ({exc.msg}): {text!r}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"must be a JSON object of keyword arguments, got {text!r}")
+    return value
 
 
 def check_run_folder(args: argparse.Namespace) -> None:
@@ -157,9 +174,11 @@ def check_run_folder(args: argparse.Namespace) -> None:
 
 
 def report(result: Any, where: str) -> int:
-    """Print what a training run did (steps, seconds, final held-out AUCs, the agent's path)."""
+    """Print what a training run did (steps, seconds, final held-out scores, the agent's path)."""
     last = result.evaluations[-1] if result.evaluations else {}
-    scores = f", insertion AUC {last['insertion_auc']:.4f}, deletion AUC {last['deletion_auc']:.4f}" if last else ""
+    shown = {"insertion_auc": "insertion AUC", "deletion_auc": "deletion AUC", "shift": "attribution shift",
+             "topk": "top-k intersection", "label_kept": "label kept"}  # fmt: skip
+    scores = "".join(f", {label} {last[key]:.4f}" for key, label in shown.items() if key in last)
     print(f"trained {result.num_timesteps} steps{where} in {result.seconds:.0f} s{scores} -> {result.final_path}")
     return 0
 

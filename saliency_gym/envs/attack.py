@@ -45,6 +45,8 @@ def build_attack_spaces(config: AttributionAttackConfig) -> tuple[spaces.Dict, s
             "budget": spaces.Box(0.0, 1.0, (1,), np.float32),
         }
     )
+    if config.observe_original:
+        obs["original_attribution"] = spaces.Box(-1.0, 1.0, (h, w), np.float32)
     if config.observe_action_mask:  # cell_sign only (checked by the configuration)
         obs["action_mask"] = action_mask_space(2 * config.grid.num_cells)
     if config.action_type == "cell_sign":
@@ -91,7 +93,10 @@ class AttributionAttackEnv(BatchedEngineEnv[AttributionAttackConfig, Attribution
       of cells (as in the saliency-search envs); action ``a < cells`` adds ``+step_size`` to every
       pixel and channel of cell ``a``, action ``cells + a`` adds ``-step_size``. A small discrete
       action set that PPO/DQN explore easily, and the signed, local steps are what an L∞ attack
-      takes (Ghorbani et al.'s iterations are signed steps too).
+      takes (Ghorbani et al.'s iterations are signed steps too). With ``step_pattern="noise"`` each
+      pixel and channel of the cell moves by ``step_size`` times a fixed random sign (seeded by
+      ``pattern_seed``, the same in every episode): a local random-sign patch, the perturbation that
+      moves gradient maps most for its size, and still one learnable action per cell and sign.
     - ``"continuous"``: ``Box(-1, 1, (C, rows, cols), float32)``, a low-resolution signed perturbation
       direction upsampled to the image by repeating each cell's value over its pixels, scaled by
       ``step_size`` and added. With ``grid=(H, W)`` it is a full-resolution per-pixel step, which is
@@ -107,6 +112,9 @@ class AttributionAttackEnv(BatchedEngineEnv[AttributionAttackConfig, Attribution
       ``map_transform``), divided by its largest magnitude (a map of zeros stays zero); with the
       default ``map_transform="abs"`` it lies in [0, 1].
     - ``"budget"``: ``Box(0, 1, (1,), float32)``, the fraction of the ``budget`` steps left.
+    - ``"original_attribution"`` (only with ``observe_original=True``): ``Box(-1, 1, (H, W), float32)``,
+      the map ``m(x)`` of the original image, scaled as ``"attribution"`` (constant in an episode), so
+      a policy sees how far the map has moved.
     - ``"action_mask"`` (only with ``observe_action_mask=True``, ``"cell_sign"`` actions):
       ``Box(0, 1, (2 * cells,), float32)``, all ones (every signed cell step is always allowed; it
       is ``action_masks()``), so action-masking learners (RLlib) run on attacks too.
@@ -166,6 +174,9 @@ class AttributionAttackEnv(BatchedEngineEnv[AttributionAttackConfig, Attribution
     - ``epsilon``: L∞ radius in pixel units (default ``8 / 255``).
     - ``action_type``: ``"cell_sign"`` (default) or ``"continuous"``; ``grid``: cells per side or
       ``(rows, cols)`` (default 8); ``step_size``: pixel change per step (default ``epsilon / 4``).
+    - ``step_pattern``: ``"uniform"`` (default) or ``"noise"`` cell steps (``"cell_sign"`` only; see
+      Action Space); ``pattern_seed``: seed of the ``"noise"`` signs (default 0).
+    - ``observe_original``: add ``"original_attribution"`` to the observation (default False).
     - ``budget``: steps per episode (default 16).
     - ``on_label_change``: ``"revert"`` (default), ``"penalize"`` or ``"terminate"``;
       ``label_change_penalty``: reward of a label-changing step (``<= 0``, default -1).

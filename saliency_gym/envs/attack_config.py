@@ -28,6 +28,7 @@ from saliency_gym.metrics.similarity import SIMILARITY_NAMES
 from saliency_gym.validation import check_choice, check_float, check_int
 
 ACTION_TYPES = ("cell_sign", "continuous")
+STEP_PATTERNS = ("uniform", "noise")
 LABEL_RULES = ("revert", "penalize", "terminate")
 MAP_TRANSFORMS = ("abs", "none")
 
@@ -58,6 +59,15 @@ class AttackOptions(EnvOptions):
     """``"cell_sign"`` (discrete signed cell steps) or ``"continuous"``."""
     step_size: float | None = None
     """Pixel change per step; default ``epsilon / 4``."""
+    step_pattern: Literal["uniform", "noise"] = "uniform"
+    """``"cell_sign"`` steps: ``"uniform"`` (every pixel of the cell moves by the same signed step) or
+    ``"noise"`` (each pixel and channel by the step times a fixed random sign, seeded by
+    ``pattern_seed``: a local random-sign perturbation)."""
+    pattern_seed: int = 0
+    """Seed of the ``"noise"`` step pattern (fixed across episodes, so a policy can learn it)."""
+    observe_original: bool = False
+    """Also observe the original image's map (``"original_attribution"``), so a policy can see how far
+    the current map has moved."""
     budget: int = 16
     """Steps per episode."""
     on_label_change: Literal["revert", "penalize", "terminate"] = "revert"
@@ -83,6 +93,9 @@ class AttributionAttackConfig(EnvConfig):
     epsilon: float
     action_type: str
     step_size: float
+    step_pattern: str
+    pattern_seed: int
+    observe_original: bool
     on_label_change: str
     label_change_penalty: float
     observe_action_mask: bool = False
@@ -109,6 +122,11 @@ class AttributionAttackConfig(EnvConfig):
         step = options.step_size
         step_size = epsilon / 4 if step is None else check_float("step_size", step, minimum=0.0, maximum=1.0, exclusive_minimum=True)
         budget = check_int("budget", options.budget, minimum=1)
+        step_pattern = check_choice("step_pattern", options.step_pattern, STEP_PATTERNS)
+        if step_pattern != "uniform" and action_type != "cell_sign":
+            raise ValueError("step_pattern='noise' shapes the steps of action_type='cell_sign'; continuous actions set every pixel themselves")
+        pattern_seed = check_int("pattern_seed", options.pattern_seed, minimum=0)
+        observe_original = check_flag("observe_original", options.observe_original)
         on_label_change = check_choice("on_label_change", options.on_label_change, LABEL_RULES)
         penalty = check_float("label_change_penalty", options.label_change_penalty, maximum=0.0)
         observe_action_mask = check_flag("observe_action_mask", options.observe_action_mask)
@@ -117,10 +135,23 @@ class AttributionAttackConfig(EnvConfig):
         return cls(
             classifier=classifier, data=data, explainer=explainer, map_transform=map_transform,
             dissimilarity=dissimilarity, k=k, w=w, nan_value=nan_value, epsilon=epsilon,
-            action_type=action_type, grid=grid, step_size=step_size, budget=budget,
+            action_type=action_type, grid=grid, step_size=step_size, step_pattern=step_pattern,
+            pattern_seed=pattern_seed, observe_original=observe_original, budget=budget,
             on_label_change=on_label_change, label_change_penalty=penalty,
             observe_action_mask=observe_action_mask,
         )  # fmt: skip
+
+
+    def episode_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments that shape episodes (all but classifier, data, explainer and
+        epsilon): what rebuilds this environment over other images or another explainer."""
+        return {
+            "map_transform": self.map_transform, "dissimilarity": self.dissimilarity, "k": self.k, "w": self.w,
+            "nan_value": self.nan_value, "action_type": self.action_type, "grid": self.grid.shape,
+            "step_size": self.step_size, "step_pattern": self.step_pattern, "pattern_seed": self.pattern_seed,
+            "observe_original": self.observe_original, "budget": self.budget, "on_label_change": self.on_label_change,
+            "label_change_penalty": self.label_change_penalty, "observe_action_mask": self.observe_action_mask,
+        }  # fmt: skip
 
 
 def _resolve_explainer(spec: object, options: object, classifier: FrozenClassifier) -> Explainer:

@@ -63,6 +63,10 @@ class AttributionAttackCore(BatchedEngine[AttributionAttackConfig]):
         self.initial_shift = np.zeros(num_envs, np.float64)
         self.kept_shift = np.zeros(num_envs, np.float64)
         self.label_changes = np.zeros(num_envs, np.int64)
+        # The per-pixel signs of "noise" cell steps (all ones for "uniform"): fixed for the engine.
+        generator = torch.Generator(device="cpu").manual_seed(config.pattern_seed)
+        signs = torch.randint(0, 2, tuple(config.classifier.input_shape), generator=generator).float() * 2 - 1
+        self.step_signs = (signs if config.step_pattern == "noise" else torch.ones_like(signs)).to(self.device)
 
     # ------------------------------------------------------------------ pieces
     def _maps(self, images: torch.Tensor, targets: np.ndarray) -> tuple[MapBatch, np.ndarray]:
@@ -86,7 +90,7 @@ class AttributionAttackCore(BatchedEngine[AttributionAttackConfig]):
             acts = torch.from_numpy(np.asarray(actions, np.int64)).to(self.device)
             cells, signs = acts % self.num_cells, torch.where(acts < self.num_cells, 1.0, -1.0)
             hit = (self._cell_index.view(1, h, w) == cells.view(m, 1, 1)).float()
-            return (signs.view(m, 1, 1, 1) * self.cfg.step_size * hit.unsqueeze(1)).expand(m, c, h, w)
+            return signs.view(m, 1, 1, 1) * self.cfg.step_size * hit.unsqueeze(1) * self.step_signs
         acts = torch.from_numpy(np.clip(np.asarray(actions, np.float32), -1.0, 1.0)).to(self.device)
         per_cell = acts.reshape(m, c, self.num_cells)
         return self.cfg.step_size * per_cell[:, :, self._cell_index]
@@ -189,15 +193,15 @@ class AttributionAttackCore(BatchedEngine[AttributionAttackConfig]):
     # ------------------------------------------------------------------ views
     def observation(self, idx: np.ndarray | slice = slice(None)) -> ObsDict:
         maps = self.maps[idx]
-        scale = np.abs(maps).reshape(len(maps), -1).max(axis=1)
-        normalised = maps / np.where(scale > 0, scale, 1.0)[:, None, None]
         left = (self.cfg.budget - self.steps[idx]) / self.cfg.budget
         obs = {
             "image": self.images_np[idx].copy(),
             "perturbation": self.delta_np[idx].copy(),
-            "attribution": np.clip(normalised, -1.0, 1.0).astype(np.float32),
+            "attribution": _unit_scale(maps),
             "budget": left.astype(np.float32).reshape(-1, 1),
         }
+        if self.cfg.observe_original:
+            obs["original_attribution"] = _unit_scale(self.original_maps[idx])
         if self.cfg.observe_action_mask:
             obs["action_mask"] = self.action_masks()[idx].reshape(len(maps), -1).astype(np.float32)
         return obs
@@ -230,3 +234,9 @@ class AttributionAttackCore(BatchedEngine[AttributionAttackConfig]):
     def render_frame(self, i: int) -> np.ndarray:
         """The ``rgb_array`` frame of episode ``i``: image | perturbed image | original map | current map."""
         return render_attack(self, i)
+
+
+def _unit_scale(maps: np.ndarray) -> np.ndarray:
+    """Each map divided by its largest magnitude (a map of zeros stays zero), float32 in [-1, 1]."""
+    scale = np.abs(maps).reshape(len(maps), -1).max(axis=1)
+    return np.clip(maps / np.where(scale > 0, scale, 1.0)[:, None, None], -1.0, 1.0).astype(np.float32)
