@@ -355,13 +355,13 @@ class SaliencyEvalCallback(BaseCallback):
 class AttackEvalCallback(SaliencyEvalCallback):
     """:class:`SaliencyEvalCallback` for the attribution-attack environments: every ``every`` steps,
     attack fixed held-out images with the current policy (deterministic,
-    :func:`~saliency_gym.baselines.attack_policies.policy_attack`, best label-kept state) and log
+    :func:`~saliency_gym.agents.attack_rollout.policy_attack`, best label-kept state) and log
     ``eval/shift`` (the environment's dissimilarity), ``eval/topk``, ``eval/lens_recall`` and
     ``eval/topk_div`` (similarities after the attack: lower is a stronger attack) and
     ``eval/label_kept``."""
 
     def _evaluate(self) -> dict[str, float]:
-        from saliency_gym.baselines.attack_policies import policy_attack
+        from saliency_gym.agents.attack_rollout import policy_attack
         from saliency_gym.baselines.attacks import attribution_similarities
         from saliency_gym.metrics.similarity import dissimilarity
 

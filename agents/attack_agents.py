@@ -7,7 +7,7 @@ An attack agent is an SB3 policy trained by ``saliency-gym train`` on a
 ``saliency_gym/agents/pretrained/attacks/<dataset>_<explainer>.zip``) and returns an
 :class:`AttackAgent`, whose :meth:`~AttackAgent.attack` perturbs any batch of images with the
 environment settings the agent was trained with (through
-:func:`~saliency_gym.baselines.attack_policies.policy_attack`), so it is scored exactly as the
+:func:`~saliency_gym.agents.attack_rollout.policy_attack`), so it is scored exactly as the
 classical attacks are. Nothing is unpickled: as for the saliency agents, only the JSON metadata and
 the weights are read.
 """
@@ -23,7 +23,7 @@ import numpy as np
 from stable_baselines3.common.policies import BasePolicy
 
 from saliency_gym.agents.agent_checkpoints import agent_env, build_policy, load_agent_payload
-from saliency_gym.baselines.attack_policies import policy_attack
+from saliency_gym.agents.attack_rollout import policy_attack
 from saliency_gym.baselines.attacks import AttackResult
 from saliency_gym.checkpoint import resolve_checkpoint
 from saliency_gym.explainers import Explainer
@@ -92,7 +92,7 @@ class AttackAgent:
 
     def attack(self, explainer: Explainer, images: Any, epsilon: float, **options: Any) -> AttackResult:
         """Attack ``images`` (``(N, C, H, W)`` in [0, 1]) against ``explainer`` within ``epsilon``;
-        ``options`` go to :func:`~saliency_gym.baselines.attack_policies.policy_attack`
+        ``options`` go to :func:`~saliency_gym.agents.attack_rollout.policy_attack`
         (``selection``, ``deterministic``, ``name``) or override environment arguments
         (``env_kwargs``)."""
         env_kwargs = {**self.episode_kwargs(epsilon), **options.pop("env_kwargs", {})}

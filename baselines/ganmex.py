@@ -28,7 +28,10 @@ Valid is not minimal: a generator can satisfy the classifier with a blob that is
 data needs. :func:`saliency_gym.metrics.counterfactual_scores` measures the distance to a known
 true counterfactual (``shape_pairs``), and
 :func:`~saliency_gym.baselines.baseline_providers.prune_edit` keeps only the part of an edit the
-classifier needs.
+classifier needs, :func:`~saliency_gym.baselines.baseline_providers.project_edit` shrinks it as far
+as the classifier's verdict allows; in training, ``select="min_l1_valid"`` and ``lambda_sim_end``
+(:class:`~saliency_gym.baselines.ganmex_training.GanmexTrainingConfig`) export the smallest valid
+edits the generator learnt.
 
 The classifier is never trained: its parameters are frozen (``requires_grad=False``) and only the
 generator's and critic's optimisers exist; gradients flow *through* it to the generator.

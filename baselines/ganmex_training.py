@@ -15,12 +15,23 @@ the training split of the classifier's dataset (Shih et al. 2021; StarGAN's alte
 * Exported: at the end the generator alone (weights-only, small) is written to ``export`` (by
   default ``<out_dir>/generator.pt``) with its measured validity and proximity on the validation
   split, ready for :class:`~saliency_gym.baselines.baseline_providers.GanmexSubstrate`.
+* Selected (``select="min_l1_valid"``): every ``select_every`` steps the generator is measured on
+  ``select_samples`` validation images; the checkpoint with the smallest mean L1 edit among those
+  with validity >= ``select_min_validity`` is kept (in the resumable state, and weights-only and
+  atomically in ``<out_dir>/selected.pt``) and exported instead of the last one. Validity alone
+  does not pick a good counterfactual generator: late in training it may keep every translation
+  valid by editing more than the class needs.
+* Minimality ramp (``lambda_sim_end``): the L1 weight rises linearly from ``lambda_sim`` to
+  ``lambda_sim_end`` over the second half of training, shrinking edits once the generator has
+  learnt valid ones.
 """
 
 from __future__ import annotations
 
+import copy
 import os
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +62,7 @@ from saliency_gym.runs import (
     save_or_stop,
     seed_everything,
 )
+from saliency_gym.validation import check_choice
 
 STATE_FORMAT = "saliency_gym.ganmex_training/v1"
 #: Config fields that must match for ``resume=True`` (the rest, e.g. ``steps``, may change).
@@ -66,13 +78,15 @@ _RESUME_FIXED = (
     "conditional_critic",
 )
 _STATE_KEYS = ("config", "generator", "critic", "opt_g", "opt_d", "step", "rng")
+#: Checkpoint selection rules of :class:`GanmexTrainingConfig` (``select``).
+SELECT_RULES = ("last", "min_l1_valid")
 
 
 @dataclass
 class GanmexTrainingConfig(TrainingOptions):
-    """Hyperparameters of :func:`train_ganmex`; the defaults are the shipped ``shape_pairs`` recipe
-    (the shipped ``shapes`` and ``digits`` generators are v1: ``conditional_critic=False,
-    copy_window=0, steps=1000``)."""
+    """Hyperparameters of :func:`train_ganmex`; the defaults are the recipe of the shipped ``digits``
+    generator. The shipped ``shapes`` and ``shape_pairs`` generators add the minimality ramp and
+    checkpoint selection: ``lambda_sim_end=40, select="min_l1_valid"`` (docs/counterfactuals.md)."""
 
     option_kind = "GANMEX training option"
 
@@ -83,7 +97,7 @@ class GanmexTrainingConfig(TrainingOptions):
     seed: int = 0
     """Seeds the networks' initialisation, the batches and the target classes."""
     steps: int = 2000
-    """Generator updates (the shipped ``shape_pairs`` generator: 2000; ``shapes`` and ``digits``: 1000)."""
+    """Generator updates (all three shipped generators: 2000)."""
     n_critic: int = 1
     """Critic updates per generator update (StarGAN uses 5; 1 fits the 15-minute CPU budget)."""
     batch_size: int = 32
@@ -100,6 +114,9 @@ class GanmexTrainingConfig(TrainingOptions):
     """Weight of the cycle-consistency loss (0: off)."""
     lambda_gp: float = 10.0
     """Weight of the WGAN-GP gradient penalty."""
+    lambda_sim_end: float | None = None
+    """Minimality ramp: the L1 weight rises linearly from ``lambda_sim`` (at half the steps) to this
+    value (at the last step); ``None``: constant ``lambda_sim``."""
     gen_width: int = 16
     """Channels of the generator's first convolution."""
     n_residual: int = 2
@@ -118,6 +135,17 @@ class GanmexTrainingConfig(TrainingOptions):
     """Use only the first ``max_train`` training images (``None``: all)."""
     eval_samples: int = 500
     """Validation images for the final validity/proximity measurement."""
+    select: str = "last"
+    """Which generator to export: ``"last"`` (the final weights) or ``"min_l1_valid"`` (of the
+    checkpoints measured every ``select_every`` steps, the one with the smallest mean L1 edit among
+    those with validity >= ``select_min_validity``; the last weights, with a warning, if none
+    qualifies)."""
+    select_every: int = 100
+    """Generator updates between two selection measurements (``select="min_l1_valid"``)."""
+    select_samples: int = 300
+    """Validation images (sent to seeded random other classes) each selection measurement uses."""
+    select_min_validity: float = 0.95
+    """Validity a checkpoint needs to be selectable (in [0, 1])."""
     log_every: int = 25
     """TensorBoard scalars every ``log_every`` generator updates."""
     checkpoint_every: int = 200
@@ -132,6 +160,10 @@ class GanmexTrainingConfig(TrainingOptions):
                         "checkpoint_every", minimum=1)  # fmt: skip
         self.check_ints("max_train", minimum=2, optional=True)
         self.check_floats("lr_generator", "lr_critic", minimum=0.0, exclusive_minimum=True)
+        self.check_floats("lambda_sim_end", minimum=0.0, optional=True)
+        check_choice("select", self.select, SELECT_RULES)
+        self.check_ints("select_every", "select_samples", minimum=1)
+        self.check_floats("select_min_validity", minimum=0.0, maximum=1.0)
         if not isinstance(self.conditional_critic, bool):
             raise TypeError(f"conditional_critic must be a bool, got {type(self.conditional_critic).__name__}")
         self.loss_weights()
@@ -140,6 +172,15 @@ class GanmexTrainingConfig(TrainingOptions):
     def loss_weights(self) -> GanmexLossWeights:
         """The loss weights (validated by :class:`~saliency_gym.baselines.ganmex.GanmexLossWeights`)."""
         return GanmexLossWeights(self.lambda_cls, self.lambda_sim, self.lambda_cyc, self.lambda_gp)
+
+    def lambda_sim_at(self, step: int) -> float:
+        """The L1 weight at generator update ``step`` (0-based): ``lambda_sim`` in the first half,
+        then linear to ``lambda_sim_end`` at the last step (constant without a ramp)."""
+        if self.lambda_sim_end is None:
+            return float(self.lambda_sim)
+        half = self.steps / 2
+        frac = min(max((step + 1 - half) / max(self.steps - half, 1), 0.0), 1.0)
+        return float(self.lambda_sim + frac * (self.lambda_sim_end - self.lambda_sim))
 
 
 @torch.no_grad()
@@ -236,6 +277,7 @@ def train_ganmex(
         )
         opt_d = torch.optim.Adam(critic.parameters(), lr=cfg.lr_critic, betas=(0.5, 0.999))
         step, elapsed = 0, 0.0
+        selected: dict[str, Any] | None = None  # {"state_dict", "step", "validity", "proximity_l1"}
         if resume:
             state = run_state.load(config=cfg.describe(), fixed=_RESUME_FIXED)
             run_state.restore(
@@ -245,6 +287,7 @@ def train_ganmex(
             rng.set_state(state["rng"])
             torch.set_rng_state(state["torch_rng"])
             step, elapsed = int(state["step"]), float(state.get("seconds", 0.0))
+            selected = state.get("selected")
 
         x_all, y_all = _data_tensors(train_source, cfg.max_train)
         n_train = x_all.shape[0]
@@ -278,8 +321,35 @@ def train_ganmex(
             run_state.save(
                 config=cfg.describe(), generator=generator_net.state_dict(), critic=critic.state_dict(),
                 opt_g=opt_g.state_dict(), opt_d=opt_d.state_dict(), step=step, rng=rng.get_state(),
-                torch_rng=torch.get_rng_state(), seconds=clock.seconds,
+                torch_rng=torch.get_rng_state(), seconds=clock.seconds, selected=selected,
             )  # fmt: skip
+
+        val = load_dataset(dataset, "val")
+        if cfg.select == "min_l1_valid":
+            x_sel, y_sel = _data_tensors(val, cfg.select_samples)
+            sel_targets = sample_targets(y_sel, k, torch.Generator().manual_seed(cfg.seed + 2))
+
+        def export_meta(extra: dict[str, Any]) -> dict[str, Any]:
+            return {**cfg.describe(), **extra}
+
+        def maybe_select() -> None:
+            """Measure the generator now; keep it if it is the smallest valid edit so far."""
+            nonlocal selected
+            generator_net.eval()
+            scores = evaluate_counterfactuals(generator_net, classifier, x_sel, sel_targets)
+            generator_net.train()
+            writer.add_scalar("select/validity", scores["validity"], step)
+            writer.add_scalar("select/proximity_l1", scores["proximity_l1"], step)
+            if scores["validity"] < cfg.select_min_validity:
+                return
+            if selected is not None and scores["proximity_l1"] >= selected["proximity_l1"]:
+                return
+            state_dict = {key: v.detach().cpu().clone() for key, v in generator_net.state_dict().items()}
+            selected = {"state_dict": state_dict, "step": step, **scores}
+            snapshot = copy.deepcopy(generator_net).cpu()
+            save_generator(snapshot, out_dir / "selected.pt", class_names=classifier.class_names or [],
+                           input_shape=classifier.input_shape, classifier=str(cfg.classifier),
+                           meta=export_meta({"selected_step": step, "select_scores": scores}))  # fmt: skip
 
         writer = open_writer(out_dir / "tb", purge_step=step)
         writer.add_text("config", str(cfg.describe()), step)
@@ -302,8 +372,9 @@ def train_ganmex(
                     opt_d.step()
                 real, sources = next_batch()
                 targets = sample_targets(sources, k, rng)
+                step_weights = weights if cfg.lambda_sim_end is None else replace(weights, lambda_sim=cfg.lambda_sim_at(step))
                 g_loss, g_parts = generator_loss(
-                    generator_net, critic, module, real, sources, targets, weights
+                    generator_net, critic, module, real, sources, targets, step_weights
                 )
                 opt_g.zero_grad(set_to_none=True)
                 g_loss.backward()
@@ -315,6 +386,9 @@ def train_ganmex(
                         writer.add_scalar(key, value, step)
                     bar.set_postfix(valid=f"{g_parts['generator/validity']:.2f}", l1=f"{g_parts['generator/sim_l1']:.3f}",
                                     w=f"{d_parts['critic/wasserstein']:.2f}")  # fmt: skip
+                    writer.add_scalar("generator/lambda_sim", step_weights.lambda_sim, step)
+                if cfg.select == "min_l1_valid" and (step % cfg.select_every == 0 or step == cfg.steps):
+                    maybe_select()
                 save_or_stop(step, every=cfg.checkpoint_every, total=cfg.steps, signals=signals, save=save_state,
                              state_path=run_state.path, on_stop=writer.close)  # fmt: skip
         finally:
@@ -322,18 +396,31 @@ def train_ganmex(
         elapsed = clock.seconds
 
         generator_net.eval()
-        val = load_dataset(dataset, "val")
+        selection: dict[str, Any] = {}
+        if cfg.select == "min_l1_valid":
+            if selected is None:
+                warnings.warn(
+                    f"select='min_l1_valid': no checkpoint reached validity {cfg.select_min_validity}; "
+                    "exporting the last weights",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+                selection = {"selected_step": None}
+            else:
+                generator_net.load_state_dict(selected["state_dict"])
+                selection = {"selected_step": int(selected["step"]),
+                             "select_scores": {"validity": selected["validity"], "proximity_l1": selected["proximity_l1"]}}  # fmt: skip
         x_val, y_val = _data_tensors(val, cfg.eval_samples)
         eval_targets = sample_targets(y_val, k, torch.Generator().manual_seed(cfg.seed + 1))
         metrics = evaluate_counterfactuals(generator_net, classifier, x_val, eval_targets)
         writer.add_scalar("eval/validity", metrics["validity"], step)
         writer.add_scalar("eval/proximity_l1", metrics["proximity_l1"], step)
         writer.close()
-        meta = {**cfg.describe(), **metrics, "train_seconds": elapsed, "steps_done": step}
+        meta = export_meta({**metrics, **selection, "train_seconds": elapsed, "steps_done": step})
         save_generator(generator_net.cpu(), export_path, class_names=classifier.class_names or [],
                        input_shape=classifier.input_shape, classifier=str(cfg.classifier), meta=meta)  # fmt: skip
         return {**metrics, "steps": step, "seconds": elapsed, "generator_path": str(export_path),
-                "state_path": str(run_state.path), "dataset": dataset}  # fmt: skip
+                "state_path": str(run_state.path), "dataset": dataset, **selection}  # fmt: skip
 
 
 def config_from_kwargs(**kwargs: Any) -> GanmexTrainingConfig:

@@ -54,7 +54,8 @@ import numpy as np
 import torch
 
 from saliency_gym.agents.attack_agents import AttackAgent, load_attack_agent, shipped_attack_agents
-from saliency_gym.baselines.attack_policies import RandomSignPolicy, policy_attack
+from saliency_gym.agents.attack_rollout import policy_attack
+from saliency_gym.baselines.attack_policies import RandomSignPolicy
 from saliency_gym.baselines.attacks import (
     ATTACKS,
     WHITE_BOX_EXPLAINERS,

@@ -7,6 +7,11 @@ Two tables (Markdown):
    *validity* is the fraction the classifier assigns to that class, *proximity* the mean
    per-pixel L1 distance ``mean |b - x|`` to the input. Zeros, blur, mean and noise are listed for
    the one-vs-one data: they are not counterfactuals of any class, which their validity shows.
+   *random foil image* is a random test image of the target class (seeded; the reference a
+   "closest realistic sample of the target class" must beat). Each generator is also listed with
+   ``+prune`` (:func:`~saliency_gym.baselines.baseline_providers.prune_edit`) and ``+project``
+   (:func:`~saliency_gym.baselines.baseline_providers.project_edit`, 8 levels), with the counted
+   classifier queries per image they cost.
 2. **Minimality** on ``shape_pairs``, where the true counterfactual is known: each marked test
    image sent to ``plain`` should become its pair's plain image, which differs from it only on the
    mark. Columns (:func:`~saliency_gym.metrics.counterfactual_scores`): validity, proximity,
@@ -15,7 +20,8 @@ Two tables (Markdown):
    from it than the input), *edit in mark* (share of ``|b - x|`` on the mark's pixels). Extra
    generator checkpoints can be compared with ``--generator NAME=PATH`` (here and in table 3);
    each generator also has a ``+prune`` row (``GanmexSubstrate(..., prune=True)``: the smallest
-   valid part of its edit).
+   valid part of its edit) and a ``+project`` row (``project=True``: the edit soft-thresholded as
+   far as stays valid).
 3. **One-vs-one attributions** on ``shape_pairs`` (Shih et al. 2021's setting): marked test
    images explained as "marked rather than plain" (target 1, foil 0) by Integrated Gradients and
    DeepLIFT with each baseline provider; class-aware providers are used through
@@ -81,30 +87,66 @@ def with_baseline(make: MethodFactory, provider: Any) -> Callable[[FrozenClassif
     return lambda classifier: make(classifier, provider)
 
 
-def counterfactual_rows(dataset: str, n_images: int, mdts_train: int, seed: int, include_agnostic: bool) -> list[dict]:
-    """Validity and proximity of each provider's baselines for random other target classes."""
+class RandomClassImage:
+    """A random image of the requested class from a fixed pool (seeded by the call's generator):
+    the "any realistic sample of the target class" reference for counterfactual proximity."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, num_classes: int) -> None:
+        self.images = images
+        self.pools = [torch.nonzero(labels == c).flatten() for c in range(num_classes)]
+        if any(pool.numel() == 0 for pool in self.pools):
+            raise ValueError("the pool lacks images of some class")
+
+    def __call__(self, images: torch.Tensor, targets: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        idx = torch.empty(targets.shape[0], dtype=torch.long)
+        for c, pool in enumerate(self.pools):
+            where = targets.cpu() == c
+            idx[where] = pool[torch.randint(0, pool.numel(), (int(where.sum()),), generator=generator)]
+        return self.images[idx].to(images.device)
+
+
+def generator_providers(name: str, path: str, classifier: FrozenClassifier) -> dict[str, Any]:
+    """A generator's provider, and its ``+prune`` and ``+project`` variants."""
+    return {
+        name: GanmexSubstrate(path),
+        f"{name}+prune": GanmexSubstrate(path, classifier=classifier, prune=True),
+        f"{name}+project": GanmexSubstrate(path, classifier=classifier, project=True),
+    }
+
+
+def counterfactual_rows(dataset: str, n_images: int, mdts_train: int, seed: int, include_agnostic: bool,
+                        generators: dict[str, str] | None = None) -> list[dict]:  # fmt: skip
+    """Validity, proximity and queries of each provider's baselines for random other target classes
+    (``generators``: extra generator checkpoints for this dataset, by row name)."""
     classifier = load_classifier(dataset, device="cpu")
     test_source = load_dataset(dataset, "test")
     test = test_source.get_batch(np.arange(min(n_images, len(test_source))))
     x, y = torch.as_tensor(test.images), torch.as_tensor(test.labels)
     targets = sample_targets(y, classifier.num_classes, torch.Generator().manual_seed(seed))
     train = load_dataset(dataset, "train")
-    providers = {}
+    providers: dict[str, Any] = {}
     if include_agnostic:
         providers.update({name: make_baseline_provider(name, data=train) for name in CLASS_AGNOSTIC})
+    everything = test_source.get_batch(np.arange(len(test_source)))
+    providers["random foil image"] = RandomClassImage(
+        torch.as_tensor(everything.images), torch.as_tensor(everything.labels), classifier.num_classes
+    )
     providers["mdts"] = MDTSSubstrate(train, max_samples=mdts_train)
     if dataset in shipped_generators():
-        providers["ganmex"] = GanmexSubstrate(dataset)
-        providers["ganmex+prune"] = GanmexSubstrate(dataset, classifier=classifier, prune=True)
+        providers.update(generator_providers("ganmex", dataset, classifier))
+    for name, path in (generators or {}).items():
+        providers.update(generator_providers(f"ganmex:{name}", path, classifier))
     rows = []
     for name, provider in providers.items():
+        classifier.reset_queries()
         start = time.perf_counter()
         baselines = provider(x, targets, torch.Generator().manual_seed(seed))
         seconds = time.perf_counter() - start
+        queries = classifier.reset_queries() / len(x)
         valid = (classifier.predict(baselines) == targets).float().mean().item()
         proximity = (baselines - x).abs().flatten(1).mean(1).mean().item()
         rows.append({"dataset": dataset, "provider": name, "validity": valid, "proximity_l1": proximity,
-                     "ms_per_image": 1000 * seconds / len(x)})  # fmt: skip
+                     "queries_per_image": queries, "ms_per_image": 1000 * seconds / len(x)})  # fmt: skip
     return rows
 
 
@@ -124,8 +166,7 @@ def minimality_rows(n_images: int, mdts_train: int, seed: int, generators: dict[
     train = load_dataset("shape_pairs", "train")
     providers = {"blur": make_baseline_provider("blur"), "mdts": MDTSSubstrate(train, max_samples=mdts_train).for_class(foil)}
     for name, path in {"ganmex": "shape_pairs", **{f"ganmex:{k}": v for k, v in generators.items()}}.items():
-        providers[name] = GanmexSubstrate(path).for_class(foil)
-        providers[f"{name}+prune"] = GanmexSubstrate(path, classifier=classifier, prune=True).for_class(foil)
+        providers.update({key: p.for_class(foil) for key, p in generator_providers(name, path, classifier).items()})
     rows = []
     for name, provider in providers.items():
         baselines = provider(marked, targets, torch.Generator().manual_seed(seed))
@@ -191,10 +232,22 @@ def markdown(rows: list[dict], columns: list[str]) -> str:
     return "\n".join(lines)
 
 
+def counterfactual_table(args: argparse.Namespace, cf_generators: dict[str, dict[str, str]]) -> list[dict]:
+    """Table 1, printed; its rows."""
+    cf = []
+    for dataset in ("shape_pairs", "shapes", "digits"):
+        cf += counterfactual_rows(dataset, args.cf_images, args.mdts_train, args.seed, include_agnostic=dataset == "shape_pairs",
+                                  generators=cf_generators.get(dataset))  # fmt: skip
+    print(f"\n### Counterfactual baselines (random other target class, test split, {args.cf_images} images)\n")
+    print(markdown(cf, ["dataset", "provider", "validity", "proximity_l1", "queries_per_image", "ms_per_image"]))
+    return cf
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", type=int, default=100, help="marked test images for the attribution table")
     parser.add_argument("--cf-images", type=int, default=500, help="test images per dataset for the counterfactual table")
+    parser.add_argument("--minimality-images", type=int, default=500, help="marked shape_pairs test images for the minimality table")
     parser.add_argument("--ig-steps", type=int, default=32)
     parser.add_argument("--sanity-images", type=int, default=8)
     parser.add_argument("--mdts-train", type=int, default=4000, help="training images MDTS searches")
@@ -203,26 +256,35 @@ def main() -> None:
     parser.add_argument("--json", default=None, help="also write the rows to this JSON file")
     parser.add_argument("--generator", action="append", default=[], metavar="NAME=PATH",
                         help="also score this shape_pairs generator checkpoint in the minimality and attribution tables (repeatable)")
+    parser.add_argument("--cf-generator", action="append", default=[], metavar="DATASET:NAME=PATH",
+                        help="also score this generator checkpoint in the counterfactual table of DATASET (repeatable)")
     parser.add_argument("--minimality-only", action="store_true", help="print only the minimality table")
+    parser.add_argument("--counterfactuals-only", action="store_true", help="print only the counterfactual table")
     args = parser.parse_args()
     generators = dict(item.split("=", 1) for item in args.generator)
+    cf_generators: dict[str, dict[str, str]] = {}
+    for item in args.cf_generator:
+        key, path = item.split("=", 1)
+        dataset, name = key.split(":", 1)
+        cf_generators.setdefault(dataset, {})[name] = path
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs visible, "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads")  # fmt: skip
     start = time.perf_counter()
-    minimal = minimality_rows(args.cf_images, args.mdts_train, args.seed, generators)
-    print(f"\n### Minimality: marked shape_pairs test images sent to plain, against the true counterfactual ({args.cf_images} images)\n")
+    if args.counterfactuals_only:
+        cf = counterfactual_table(args, cf_generators)
+        if args.json:
+            Path(args.json).write_text(json.dumps({"counterfactuals": cf, "args": vars(args)}, indent=2))
+        return
+    minimal = minimality_rows(args.minimality_images, args.mdts_train, args.seed, generators)
+    print(f"\n### Minimality: marked shape_pairs test images sent to plain, against the true counterfactual ({args.minimality_images} images)\n")
     print(markdown(minimal, ["provider", "validity", "proximity_l1", "true_l1", "gap_closed", "edit_in_region"]))
     if args.minimality_only:
         if args.json:
             Path(args.json).write_text(json.dumps({"minimality": minimal, "args": vars(args)}, indent=2))
         return
-    cf = []
-    for dataset in ("shape_pairs", "shapes", "digits"):
-        cf += counterfactual_rows(dataset, args.cf_images, args.mdts_train, args.seed, include_agnostic=dataset == "shape_pairs")
-    print("\n### Counterfactual baselines (random other target class, test split)\n")
-    print(markdown(cf, ["dataset", "provider", "validity", "proximity_l1", "ms_per_image"]))
+    cf = counterfactual_table(args, cf_generators)
     attr = attribution_rows(args.images, args.ig_steps, args.sanity_images, args.mdts_train, args.seed, generators)
     print(f"\n### One-vs-one attributions on shape_pairs ({args.images} marked test images, target marked, foil plain)\n")
     print(markdown(attr, ["method", "provider", "pointing", "energy", "insertion_auc", "deletion_auc",

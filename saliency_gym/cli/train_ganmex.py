@@ -16,7 +16,7 @@ HELP = "train a GANMEX generator (counterfactual baselines) against a frozen cla
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from saliency_gym.baselines.ganmex_training import GanmexTrainingConfig
+    from saliency_gym.baselines.ganmex_training import SELECT_RULES, GanmexTrainingConfig
 
     d = GanmexTrainingConfig()
     parser = subparsers.add_parser(
@@ -39,6 +39,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--lambda-sim", type=float, default=d.lambda_sim)
     parser.add_argument("--lambda-cyc", type=float, default=d.lambda_cyc)
     parser.add_argument("--lambda-gp", type=float, default=d.lambda_gp)
+    parser.add_argument("--lambda-sim-end", type=float, default=d.lambda_sim_end,
+                        help="minimality ramp: raise the L1 weight linearly from --lambda-sim to this over the second half")
+    parser.add_argument("--select", choices=SELECT_RULES, default=d.select,
+                        help="export the last generator, or the checkpoint with the smallest mean L1 edit among those "
+                        "with validity >= --select-min-validity (measured every --select-every steps)")
+    parser.add_argument("--select-every", type=positive_int, default=d.select_every)
+    parser.add_argument("--select-samples", type=positive_int, default=d.select_samples,
+                        help="validation images per selection measurement")
+    parser.add_argument("--select-min-validity", type=float, default=d.select_min_validity)
     parser.add_argument("--gen-width", type=positive_int, default=d.gen_width)
     parser.add_argument("--copy-window", type=non_negative_int, default=d.copy_window,
                         help="odd window side a repainted pixel may copy its colour from (0: free colour only, v1)")
@@ -73,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, lr_generator=args.lr_generator, lr_critic=args.lr_critic,
         lambda_cls=args.lambda_cls, lambda_sim=args.lambda_sim, lambda_cyc=args.lambda_cyc, lambda_gp=args.lambda_gp,
         gen_width=args.gen_width, copy_window=args.copy_window, critic_width=args.critic_width, conditional_critic=args.conditional_critic, max_train=args.max_train,
-        checkpoint_every=args.checkpoint_every,
+        checkpoint_every=args.checkpoint_every, lambda_sim_end=args.lambda_sim_end, select=args.select,
+        select_every=args.select_every, select_samples=args.select_samples, select_min_validity=args.select_min_validity,
     )  # fmt: skip
     result = train_ganmex(config, args.out_dir, resume=args.resume, export=args.export, device=args.device,
                           progress=not args.no_progress)  # fmt: skip
@@ -81,4 +91,6 @@ def run(args: argparse.Namespace) -> int:
         f"{args.classifier}: validity {result['validity']:.4f}, proximity (mean L1) {result['proximity_l1']:.4f} "
         f"on the val split after {result['steps']} steps, {result['seconds']:.0f} s -> {result['generator_path']}"
     )
+    if "selected_step" in result:
+        print(f"selected checkpoint: step {result['selected_step']}")
     return 0

@@ -132,6 +132,11 @@ class AttributionAttackEnv(BatchedEngineEnv[AttributionAttackConfig, Attribution
       constant map is involved) and never credits a state whose label changed;
     - ``penalty``: ``label_change_penalty`` (default -1) when the step's perturbed image is classified
       differently from ``x``.
+    With ``reward="best"`` the ``shift`` part is instead the increase of the *best* kept shift of the
+    episode so far (``info["best_shift"]``), so the return is the best label-kept state's shift minus
+    the start's: the objective of an attack that returns its best iterate (Ghorbani et al.'s, and
+    ``policy_attack(selection="best")``), under which trying a step that turns out worse costs
+    nothing.
     ``info["rewards"]`` breaks the reward into ``shift`` and ``penalty``.
 
     ## Label-kept rule
@@ -145,7 +150,11 @@ class AttributionAttackEnv(BatchedEngineEnv[AttributionAttackConfig, Attribution
     ## Starting State
     An image is drawn uniformly from the data source with the environment's seeded generator (or
     chosen with ``reset(options={"image_index": i})``), ``δ = 0``, and ``c`` is the classifier's
-    prediction for it. Reset costs one classifier query and one explanation.
+    prediction for it. Reset costs one classifier query and one explanation. With
+    ``start="pattern"`` the episode then moves to ``δ = epsilon * s`` (``s`` the step pattern's signs
+    in every cell, projected onto [0, 1]): a random-sign start, as PGD's random start, whose shift is
+    the ``initial_shift`` (so the return counts what the steps add to it); it costs one more query
+    and one more explanation, and is skipped (``δ`` stays 0) where it would change the label.
 
     ## Episode End
     Terminated after ``budget`` steps (default 16; the budget left is observed, so the horizon is part
@@ -153,9 +162,9 @@ class AttributionAttackEnv(BatchedEngineEnv[AttributionAttackConfig, Attribution
     by the environment itself.
 
     ## Info
-    ``shift``, ``initial_shift``, ``kept_shift``, ``label_kept``, ``prediction``, ``target`` (``c``),
+    ``shift``, ``initial_shift``, ``kept_shift``, ``best_shift``, ``label_kept``, ``prediction``, ``target`` (``c``),
     ``label`` (ground truth), ``image_index``, ``queries`` (classifier images used in the episode,
-    explanations included), ``steps``, ``label_changes``, ``linf`` (``‖δ‖∞``); after a step also
+    explanations included), ``explanations`` (maps computed in the episode), ``steps``, ``label_changes``, ``linf`` (``‖δ‖∞``); after a step also
     ``label_changed`` (this step's candidate changed the prediction), ``reverted`` and ``rewards``.
 
     ## Arguments
@@ -176,6 +185,8 @@ class AttributionAttackEnv(BatchedEngineEnv[AttributionAttackConfig, Attribution
       ``(rows, cols)`` (default 8); ``step_size``: pixel change per step (default ``epsilon / 4``).
     - ``step_pattern``: ``"uniform"`` (default) or ``"noise"`` cell steps (``"cell_sign"`` only; see
       Action Space); ``pattern_seed``: seed of the ``"noise"`` signs (default 0).
+    - ``start``: ``"zero"`` (default: ``δ = 0``) or ``"pattern"`` (see Starting State).
+    - ``reward``: ``"kept"`` (default) or ``"best"`` (see Rewards).
     - ``observe_original``: add ``"original_attribution"`` to the observation (default False).
     - ``budget``: steps per episode (default 16).
     - ``on_label_change``: ``"revert"`` (default), ``"penalize"`` or ``"terminate"``;

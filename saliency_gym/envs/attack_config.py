@@ -29,6 +29,8 @@ from saliency_gym.validation import check_choice, check_float, check_int
 
 ACTION_TYPES = ("cell_sign", "continuous")
 STEP_PATTERNS = ("uniform", "noise")
+STARTS = ("zero", "pattern")
+REWARDS = ("kept", "best")
 LABEL_RULES = ("revert", "penalize", "terminate")
 MAP_TRANSFORMS = ("abs", "none")
 
@@ -65,6 +67,13 @@ class AttackOptions(EnvOptions):
     ``pattern_seed``: a local random-sign perturbation)."""
     pattern_seed: int = 0
     """Seed of the ``"noise"`` step pattern (fixed across episodes, so a policy can learn it)."""
+    start: Literal["zero", "pattern"] = "zero"
+    """The first perturbation of an episode: ``"zero"`` or ``"pattern"`` (every cell at ``+epsilon`` times
+    the step pattern: a random-sign start, as PGD's random start; kept only if it keeps the label)."""
+    reward: Literal["kept", "best"] = "kept"
+    """``"kept"``: the increase of the kept shift (the return is the last label-kept state's shift);
+    ``"best"``: the increase of the best kept shift so far (the return is the best state's shift,
+    what an attack that returns its best iterate scores)."""
     observe_original: bool = False
     """Also observe the original image's map (``"original_attribution"``), so a policy can see how far
     the current map has moved."""
@@ -95,6 +104,8 @@ class AttributionAttackConfig(EnvConfig):
     step_size: float
     step_pattern: str
     pattern_seed: int
+    start: str
+    reward: str
     observe_original: bool
     on_label_change: str
     label_change_penalty: float
@@ -126,6 +137,8 @@ class AttributionAttackConfig(EnvConfig):
         if step_pattern != "uniform" and action_type != "cell_sign":
             raise ValueError("step_pattern='noise' shapes the steps of action_type='cell_sign'; continuous actions set every pixel themselves")
         pattern_seed = check_int("pattern_seed", options.pattern_seed, minimum=0)
+        start = check_choice("start", options.start, STARTS)
+        reward = check_choice("reward", options.reward, REWARDS)
         observe_original = check_flag("observe_original", options.observe_original)
         on_label_change = check_choice("on_label_change", options.on_label_change, LABEL_RULES)
         penalty = check_float("label_change_penalty", options.label_change_penalty, maximum=0.0)
@@ -136,7 +149,7 @@ class AttributionAttackConfig(EnvConfig):
             classifier=classifier, data=data, explainer=explainer, map_transform=map_transform,
             dissimilarity=dissimilarity, k=k, w=w, nan_value=nan_value, epsilon=epsilon,
             action_type=action_type, grid=grid, step_size=step_size, step_pattern=step_pattern,
-            pattern_seed=pattern_seed, observe_original=observe_original, budget=budget,
+            pattern_seed=pattern_seed, start=start, reward=reward, observe_original=observe_original, budget=budget,
             on_label_change=on_label_change, label_change_penalty=penalty,
             observe_action_mask=observe_action_mask,
         )  # fmt: skip
@@ -148,7 +161,7 @@ class AttributionAttackConfig(EnvConfig):
         return {
             "map_transform": self.map_transform, "dissimilarity": self.dissimilarity, "k": self.k, "w": self.w,
             "nan_value": self.nan_value, "action_type": self.action_type, "grid": self.grid.shape,
-            "step_size": self.step_size, "step_pattern": self.step_pattern, "pattern_seed": self.pattern_seed,
+            "step_size": self.step_size, "step_pattern": self.step_pattern, "pattern_seed": self.pattern_seed, "start": self.start, "reward": self.reward,
             "observe_original": self.observe_original, "budget": self.budget, "on_label_change": self.on_label_change,
             "label_change_penalty": self.label_change_penalty, "observe_action_mask": self.observe_action_mask,
         }  # fmt: skip

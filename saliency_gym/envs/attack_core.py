@@ -62,7 +62,9 @@ class AttributionAttackCore(BatchedEngine[AttributionAttackConfig]):
         self.shift = np.zeros(num_envs, np.float64)
         self.initial_shift = np.zeros(num_envs, np.float64)
         self.kept_shift = np.zeros(num_envs, np.float64)
+        self.best_shift = np.zeros(num_envs, np.float64)
         self.label_changes = np.zeros(num_envs, np.int64)
+        self.explanations = np.zeros(num_envs, np.int64)
         # The per-pixel signs of "noise" cell steps (all ones for "uniform"): fixed for the engine.
         generator = torch.Generator(device="cpu").manual_seed(config.pattern_seed)
         signs = torch.randint(0, 2, tuple(config.classifier.input_shape), generator=generator).float() * 2 - 1
@@ -160,11 +162,15 @@ class AttributionAttackCore(BatchedEngine[AttributionAttackConfig]):
             images = torch.cat([self.images[reset_idx], self.adversarial_images(adopt_idx)])
             maps, queries = self._maps(images, self.targets[explain_idx])
             self.queries[explain_idx] += queries
+            self.explanations[explain_idx] += 1
             self.maps[explain_idx] = maps
             self.original_maps[reset_idx] = maps[: len(reset_idx)]
         if len(reset_idx):
             start = self._shift(self.original_maps[reset_idx], self.maps[reset_idx])
             self.shift[reset_idx] = self.initial_shift[reset_idx] = self.kept_shift[reset_idx] = start
+            self.best_shift[reset_idx] = start
+            if cfg.start == "pattern":
+                self._pattern_start(reset_idx)
 
         # 4. Rewards: increase of the kept shift, penalty for label changes.
         if len(step_idx):
@@ -172,8 +178,13 @@ class AttributionAttackCore(BatchedEngine[AttributionAttackConfig]):
                 self.shift[adopt_idx] = self._shift(self.original_maps[adopt_idx], self.maps[adopt_idx])
             kept_now = self.predictions[step_idx] == self.targets[step_idx]
             new_kept = np.where(kept_now, self.shift[step_idx], self.kept_shift[step_idx])
-            out.reward_parts["shift"][step_idx] = new_kept - self.kept_shift[step_idx]
+            new_best = np.maximum(self.best_shift[step_idx], new_kept)
+            if cfg.reward == "best":
+                out.reward_parts["shift"][step_idx] = new_best - self.best_shift[step_idx]
+            else:
+                out.reward_parts["shift"][step_idx] = new_kept - self.kept_shift[step_idx]
             self.kept_shift[step_idx] = new_kept
+            self.best_shift[step_idx] = new_best
             out.reward_parts["penalty"][step_idx] = np.where(changed, cfg.label_change_penalty, 0.0)
             self.steps[step_idx] += 1
             ended = self.steps[step_idx] >= cfg.budget
@@ -184,11 +195,34 @@ class AttributionAttackCore(BatchedEngine[AttributionAttackConfig]):
         out.sum_rewards()
         return out
 
+    def _pattern_start(self, idx: np.ndarray) -> None:
+        """``start="pattern"``: move the new episodes ``idx`` to ``δ = epsilon * step pattern`` (projected),
+        where that keeps the label: one more classifier query and explanation for them."""
+        cfg = self.cfg
+        images = self.images[idx]
+        start = project_perturbation(cfg.epsilon * self.step_signs.expand_as(images), images, cfg.epsilon)
+        predicted = cfg.classifier.probs((images + start).clamp(0.0, 1.0), validate=False).argmax(dim=1).cpu().numpy()
+        self.queries[idx] += 1
+        keep = predicted == self.targets[idx]
+        kept_idx = idx[keep]
+        if not len(kept_idx):
+            return
+        self.delta[kept_idx] = start[torch.as_tensor(keep, device=start.device)]
+        self.delta_np[kept_idx] = self.delta[kept_idx].cpu().numpy()
+        maps, queries = self._maps(self.adversarial_images(kept_idx), self.targets[kept_idx])
+        self.queries[kept_idx] += queries
+        self.explanations[kept_idx] += 1
+        self.maps[kept_idx] = maps
+        shift = self._shift(self.original_maps[kept_idx], maps)
+        self.shift[kept_idx] = self.initial_shift[kept_idx] = self.kept_shift[kept_idx] = shift
+        self.best_shift[kept_idx] = shift
+
     def _load_episodes(self, idx: np.ndarray, seeds: Sequence[int | None] | None, options: dict[str, Any] | None) -> None:
         self._start_episodes(idx, seeds, options)
         self.delta[idx] = 0.0
         self.delta_np[idx] = 0.0
         self.label_changes[idx] = 0
+        self.explanations[idx] = 0
 
     # ------------------------------------------------------------------ views
     def observation(self, idx: np.ndarray | slice = slice(None)) -> ObsDict:
@@ -220,6 +254,7 @@ class AttributionAttackCore(BatchedEngine[AttributionAttackConfig]):
             "shift": self.shift.copy(),
             "initial_shift": self.initial_shift.copy(),
             "kept_shift": self.kept_shift.copy(),
+            "best_shift": self.best_shift.copy(),
             "label_kept": self.predictions == self.targets,
             "prediction": self.predictions.copy(),
             "target": self.targets.copy(),
@@ -228,6 +263,7 @@ class AttributionAttackCore(BatchedEngine[AttributionAttackConfig]):
             "queries": self.queries.copy(),
             "steps": self.steps.copy(),
             "label_changes": self.label_changes.copy(),
+            "explanations": self.explanations.copy(),
             "linf": np.abs(self.delta_np).reshape(self.n, -1).max(axis=1).astype(np.float64),
         }
 

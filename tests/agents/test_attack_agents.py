@@ -10,9 +10,10 @@ from gymnasium import spaces
 
 from saliency_gym.agents.agent_training import train_agent
 from saliency_gym.agents.attack_agents import AttackAgent, load_attack_agent, shipped_attack_agents
+from saliency_gym.agents.attack_rollout import policy_attack
 from saliency_gym.agents.extractors import EXTRACTORS, AttackCNN
 from saliency_gym.agents.pretrained import PRETRAINED_DIR
-from saliency_gym.baselines.attack_policies import RandomSignPolicy, policy_attack
+from saliency_gym.baselines.attack_policies import RandomSignPolicy
 from saliency_gym.data import ArraySource, load_dataset
 from saliency_gym.envs.attack import AttributionAttackEnv, AttributionAttackVectorEnv
 from saliency_gym.explainers import make_explainer
@@ -295,7 +296,8 @@ def test_load_attack_agent(trained_run):
     assert agent.meta["train_seconds"] > 0 and agent.meta["label_kept"] == 1.0
     # The shipped hyperparameters' environment: 4x4 noise steps of 8/255, eight steps.
     kwargs = agent.episode_kwargs(EPS)
-    assert kwargs["grid"] == 4 and kwargs["budget"] == 8 and kwargs["step_pattern"] == "noise"
+    assert kwargs["grid"] == 4 and kwargs["budget"] == 7 and kwargs["step_pattern"] == "noise"
+    assert kwargs["start"] == "pattern" and kwargs["reward"] == "best"
     assert kwargs["observe_original"] is True and kwargs["step_size"] == pytest.approx(EPS)
     assert not {"explainer", "epsilon", "classifier", "data"} & set(kwargs)
     assert agent.episode_kwargs(2 / 255)["step_size"] == pytest.approx(kwargs["step_size"] / 4)

@@ -153,6 +153,38 @@ def test_loss_weights_and_config_validation():
         train_ganmex(GanmexTrainingConfig(classifier="no_such_model"), progress=False)
 
 
+def test_selection_and_minimality_ramp_options():
+    for bad, match in [({"select": "best"}, "select"), ({"select_every": 0}, "select_every"),
+                       ({"select_samples": 0}, "select_samples"), ({"select_min_validity": 1.5}, "select_min_validity"),
+                       ({"lambda_sim_end": -1.0}, "lambda_sim_end")]:  # fmt: skip
+        with pytest.raises(ValueError, match=match):
+            GanmexTrainingConfig(**bad).validate()
+    flat = GanmexTrainingConfig(steps=100, lambda_sim=10.0)
+    assert {flat.lambda_sim_at(s) for s in (0, 50, 99)} == {10.0}
+    ramp = GanmexTrainingConfig(steps=100, lambda_sim=10.0, lambda_sim_end=40.0)
+    assert ramp.lambda_sim_at(0) == ramp.lambda_sim_at(49) == 10.0  # first half: constant
+    assert 10.0 < ramp.lambda_sim_at(75) < 40.0 and ramp.lambda_sim_at(99) == pytest.approx(40.0)
+
+
+def test_min_l1_valid_selection_exports_the_selected_checkpoint(tmp_path):
+    """Every selection measurement qualifies at validity >= 0: the export is the smallest-L1 one
+    (also written to selected.pt); at validity >= 1 none does and the last weights are exported."""
+    tiny = {**SHORT, "steps": 6, "max_train": 64, "eval_samples": 8, "batch_size": 8, "checkpoint_every": 3,
+            "select": "min_l1_valid", "select_every": 2, "select_samples": 16, "lambda_sim_end": 5.0}  # fmt: skip
+    result = train_ganmex(GanmexTrainingConfig(**{**tiny, "select_min_validity": 0.0}), tmp_path / "a", progress=False)
+    assert result["selected_step"] in (2, 4, 6)
+    exported, info = load_generator(result["generator_path"])
+    selected, selected_info = load_generator(tmp_path / "a" / "selected.pt")
+    for (key, va), vb in zip(exported.state_dict().items(), selected.state_dict().values(), strict=True):
+        torch.testing.assert_close(va, vb, msg=key)
+    assert info["meta"]["selected_step"] == selected_info["meta"]["selected_step"] == result["selected_step"]
+    state = torch.load(tmp_path / "a" / "last.pt", weights_only=True)
+    assert state["selected"]["step"] == result["selected_step"]
+    with pytest.warns(RuntimeWarning, match="no checkpoint reached validity"):
+        result = train_ganmex(GanmexTrainingConfig(**{**tiny, "select_min_validity": 1.0}), tmp_path / "b", progress=False)
+    assert result["selected_step"] is None and not (tmp_path / "b" / "selected.pt").exists()
+
+
 @pytest.fixture(scope="module")
 def short_run(tmp_path_factory):
     torch.set_num_threads(1)
@@ -238,13 +270,20 @@ def test_train_ganmex_command(tmp_path, capsys):
     args = parser.parse_args([*tiny, "--steps", "2", "--device", "cpu"])
     with pytest.raises(ValueError, match="every class"):
         args.func(args)
-    args = parser.parse_args([*tiny, "--steps", "2", "--device", "cpu", "--no-conditional-critic", "--copy-window", "0"])
+    args = parser.parse_args([*tiny, "--steps", "2", "--device", "cpu", "--no-conditional-critic", "--copy-window", "0",
+                              "--select", "min_l1_valid", "--select-every", "1", "--select-samples", "8",
+                              "--select-min-validity", "0", "--lambda-sim-end", "20"])  # fmt: skip
     assert args.func(args) == 0
-    assert "validity" in capsys.readouterr().out and (tmp_path / "generator.pt").is_file()
+    out = capsys.readouterr().out
+    assert "validity" in out and "selected checkpoint: step" in out and (tmp_path / "generator.pt").is_file()
+    with pytest.raises(SystemExit):
+        parser.parse_args([*tiny, "--select", "best"])
     args = parser.parse_args([*tiny, "--steps", "3", "--resume"])
     with pytest.raises(ValueError, match="settings differ"):  # the default recipe is not the saved one
         args.func(args)
-    args = parser.parse_args([*tiny, "--steps", "3", "--resume", "--no-conditional-critic", "--copy-window", "0"])
+    args = parser.parse_args([*tiny, "--steps", "3", "--resume", "--no-conditional-critic", "--copy-window", "0",
+                              "--select", "min_l1_valid", "--select-every", "1", "--select-samples", "8",
+                              "--select-min-validity", "0", "--lambda-sim-end", "20"])  # fmt: skip
     assert args.func(args) == 0
     _, info = load_generator(tmp_path / "generator.pt")
     assert info["meta"]["steps_done"] == 3 and info["meta"]["copy_window"] == 0 and not info["meta"]["conditional_critic"]

@@ -248,3 +248,56 @@ def test_episode_kwargs_round_trip(tiny_shapes, shapes_classifier):
     assert set(defaults) <= set(default_config())
     again = AttributionAttackEnv(classifier=shapes_classifier, data=tiny_shapes, **defaults)
     assert again.config.episode_kwargs() == defaults
+
+
+def test_pattern_start_begins_at_the_projected_pattern(tiny_shapes, shapes_classifier):
+    """``start="pattern"``: the episode starts at ``epsilon * step_signs`` (projected into [0, 1]),
+    explained, with its shift as the initial shift; ``info["explanations"]`` counts both maps."""
+    env = _env(tiny_shapes, shapes_classifier, start="pattern", observe_original=True)
+    obs, info = env.reset(seed=0)
+    image, signs = obs["image"], env.core.step_signs.cpu().numpy()
+    if info["label_kept"] and np.abs(obs["perturbation"]).max() > 0:
+        expected = np.clip(image + STEP * signs, 0.0, 1.0) - image
+        np.testing.assert_allclose(obs["perturbation"], expected, atol=1e-6)
+        assert info["explanations"] == 2 and info["queries"] >= 3
+        assert info["initial_shift"] == pytest.approx(info["shift"]) == pytest.approx(info["kept_shift"])
+        assert not np.array_equal(obs["attribution"], obs["original_attribution"])
+    # A step that reverts nothing adds one explanation; the return telescopes from the start's shift.
+    start_shift = info["kept_shift"]
+    total = 0.0
+    for _ in range(env.config.budget):
+        obs, reward, terminated, _, info = env.step(0)
+        total += reward
+    assert info["explanations"] <= 2 + env.config.budget
+    assert total == pytest.approx(info["kept_shift"] - start_shift)
+
+
+def test_zero_start_is_the_default_and_start_is_checked(tiny_shapes, shapes_classifier):
+    assert default_config()["start"] == "zero"
+    env = _env(tiny_shapes, shapes_classifier)
+    obs, info = env.reset(seed=0)
+    assert not obs["perturbation"].any() and info["explanations"] == 1 and info["shift"] == 0.0
+    with pytest.raises(ValueError, match="start"):
+        _env(tiny_shapes, shapes_classifier, start="random")
+
+
+@pytest.mark.parametrize("reward", ["kept", "best"])
+def test_reward_modes_telescope(tiny_shapes, shapes_classifier, reward):
+    """``reward="kept"``: the return is the last kept shift minus the start's; ``"best"``: the best
+    kept shift of the episode minus the start's, and no step is ever punished."""
+    env = _env(tiny_shapes, shapes_classifier, reward=reward, budget=6)
+    _, info = env.reset(seed=3)
+    rng = np.random.default_rng(0)
+    rewards, kept = [], [info["kept_shift"]]
+    for _ in range(env.config.budget):
+        _, r, _, _, info = env.step(int(rng.integers(env.action_space.n)))
+        rewards.append(r)
+        kept.append(info["kept_shift"])
+    assert info["best_shift"] == pytest.approx(max(kept))
+    if reward == "best":
+        assert min(rewards) >= 0.0
+        assert sum(rewards) == pytest.approx(max(kept) - kept[0])
+    else:
+        assert sum(rewards) == pytest.approx(kept[-1] - kept[0])
+    with pytest.raises(ValueError, match="reward"):
+        _env(tiny_shapes, shapes_classifier, reward="last")
