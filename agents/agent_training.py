@@ -1,9 +1,10 @@
-"""Training agents on the saliency-search environments (``saliency-gym train``).
+"""Training agents on the saliency-search and attribution-attack environments (``saliency-gym train``).
 
 ``train_agent`` builds the native batched vector environment behind SB3's ``VecEnv`` API, the
 algorithm from the registry with the YAML hyperparameters of the environment id, and runs
 ``learn`` with four callbacks: a progress bar, TensorBoard evaluation of insertion/deletion AUC
-on a fixed set of held-out images (a shipped dataset's test split; for data without splits, such as
+(for an attack environment: the attribution shift, :class:`AttackEvalCallback`) on a fixed set of
+held-out images (a shipped dataset's test split; for data without splits, such as
 an image folder, a seeded held-out part of it that training never sees: :func:`holdout_split`),
 periodic atomic checkpoints, and a final save. ``resume=True`` continues from ``<out>/checkpoints/last.pt``: the step count, the weights and the optimiser state
 carry over, and no earlier checkpoint is removed. A new run never starts over an old one: a folder

@@ -255,6 +255,7 @@ def plot_examples(examples: dict[str, AttackResult], path: Path, n: int = 4) -> 
     import matplotlib.pyplot as plt
 
     ghorbani, agent = examples["topk"], examples["agent"]
+    n = min(n, len(agent.images))
     eps = max(float(np.abs(ghorbani.perturbation).max()), float(np.abs(agent.perturbation).max()), 1e-12)
     columns = ("image", "original map", "after Ghorbani top-k", "after agent", "Ghorbani δ (magnified)", "agent δ (magnified)")
     fig, axes = plt.subplots(n, len(columns), figsize=(1.7 * len(columns), 1.8 * n), squeeze=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 NAME = "info"
-HELP = "list shipped datasets, classifiers, agents, GANMEX generators and environments"
+HELP = "list shipped datasets, classifiers, agents, attack agents, GANMEX generators and environments"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -46,6 +46,9 @@ def run(args: argparse.Namespace) -> int:
     from saliency_gym.agents.pretrained import shipped_agents
 
     print("agents:      " + ", ".join(shipped_agents()))
+    from saliency_gym.agents.attack_agents import shipped_attack_agents
+
+    print("attackers:   " + ", ".join(shipped_attack_agents()) + " (attribution-attack agents, <dataset>_<explainer>)")
     from saliency_gym.baselines.ganmex import shipped_generators
 
     print("generators:  " + ", ".join(shipped_generators()) + " (GANMEX counterfactual generators, by classifier)")

@@ -1,4 +1,9 @@
-"""``saliency-gym train``: train an RL agent on a saliency-search environment.
+"""``saliency-gym train``: train an RL agent on a saliency-search or attribution-attack environment.
+
+``--env-kwargs JSON`` sets environment arguments over the YAML's (for an attack environment, the
+attacked explainer: ``'{"explainer": "gradcam"}'``); attack agents are evaluated by
+``eval/shift``, ``eval/topk``, ``eval/lens_recall``, ``eval/topk_div`` and ``eval/label_kept`` on
+held-out images (:class:`~saliency_gym.agents.agent_training.AttackEvalCallback`).
 
 By default the environment id decides the classifier and the data. ``--model`` (with
 ``--weights``, ``--input-shape``, ... as in every command) and ``--data`` (a dataset name or a
@@ -50,7 +55,7 @@ from saliency_gym.cli.common import (
 from saliency_gym.runs import check_new_run, check_not_shipped
 
 NAME = "train"
-HELP = "train an agent (MaskablePPO by default) on a saliency-search environment"
+HELP = "train an agent (MaskablePPO by default) on a saliency-search or attribution-attack environment"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -74,7 +74,7 @@ def test_training_config_validation():
         AgentTrainingConfig.from_kwargs(env_id=ENV, learning_rate=1e-3)
     with pytest.raises(ValueError, match="n_envs must be >= 1"):
         AgentTrainingConfig.from_kwargs(env_id=ENV, n_envs=0)
-    with pytest.raises(ValueError, match="unknown saliency-search environment"):
+    with pytest.raises(ValueError, match="unknown saliency-search or attribution-attack environment"):
         AgentTrainingConfig.from_kwargs(env_id="CartPole-v1")
 
 

@@ -145,7 +145,7 @@ def test_corrupt_and_unknown_agent_checkpoints(tmp_path):
 @pytest.mark.parametrize(
     "kwargs, error, match",
     [
-        ({"env_id": "CartPole-v1"}, ValueError, "unknown saliency-search environment"),
+        ({"env_id": "CartPole-v1"}, ValueError, "unknown saliency-search or attribution-attack environment"),
         ({"algo": "sac"}, ValueError, "unknown algorithm"),
         ({"timesteps": -5}, ValueError, "timesteps must be >= 1"),
         ({"seed": -1}, ValueError, "seed must be >= 0"),

@@ -193,3 +193,32 @@ def test_figure_sample_is_evenly_spaced():
     assert figure_sample(3) == [0, 1, 2]
     sample = figure_sample(2000)
     assert len(sample) == 16 and sample[0] == 0 and sample[-1] == 1999
+
+
+def test_train_env_kwargs_must_be_a_json_object(capsys):
+    from saliency_gym.cli.main import build_parser
+
+    args = build_parser("train").parse_args(["train", "--env-kwargs", '{"explainer": "gradcam", "budget": 4}'])
+    assert args.env_kwargs == {"explainer": "gradcam", "budget": 4}
+    for text, message in (("{explainer", "not JSON"), ("[1, 2]", "must be a JSON object")):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["train", "--env", "saliency_gym/AttributionAttack-Shapes-v0", "--env-kwargs", text])
+        assert exit_info.value.code == 2
+        assert message in capsys.readouterr().err
+
+
+def test_info_lists_the_attack_agents(capsys):
+    from saliency_gym.agents.attack_agents import shipped_attack_agents
+
+    assert main(["info"]) == 0
+    line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("attackers:"))
+    assert all(name in line for name in shipped_attack_agents()) and "shapes_gradient" in line
+
+
+def test_bench_attacks_runs_the_attack_benchmark(tmp_path, capsys):
+    argv = ["bench", "--attacks", "--datasets", "shapes", "--methods", "gradient", "--images", "2", "--out", str(tmp_path), "--device", "cpu"]
+    assert main(argv) == 0
+    table = (tmp_path / "attacks" / "attacks.md").read_text()
+    assert "| agent |" in table and "| topk |" in table and "− Ghorbani top-k" in table
+    assert main(["bench", "--attacks", "--agents", "--out", str(tmp_path)]) == 2
+    assert "two benchmarks" in capsys.readouterr().err
