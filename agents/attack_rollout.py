@@ -28,7 +28,7 @@ class AttackPolicy(Protocol):
     """What :func:`policy_attack` rolls out: SB3's ``predict`` signature (an SB3 model or policy, a
     :class:`RandomSignPolicy`, ...), batched observations in, one action per episode out."""
 
-    def predict(self, observation: Any, deterministic: bool = ...) -> tuple[Any, Any]: ...
+    def predict(self, observation: Any, *, deterministic: bool = ...) -> tuple[Any, Any]: ...
 
 
 def policy_attack(

@@ -82,9 +82,18 @@ PAIRED_WITH = ("random", "topk", "random_policy")
 Row = dict[str, Any]
 
 
-def method_label(method: str) -> str:
-    options = EXPLAINER_OPTIONS.get(method, {})
-    return f"{method}-{options['n_masks']}" if method == "rise" else method
+def explainer_options(method: str, dataset: str) -> dict[str, Any]:
+    """The options the benchmark builds ``method`` with on ``dataset`` (``policy``: the shipped
+    reveal agent of the dataset, an RExL map)."""
+    if method == "policy":
+        return {"policy": f"{dataset}_reveal"}
+    return dict(EXPLAINER_OPTIONS.get(method, {}))
+
+
+def method_label(method: str, dataset: str = "shapes") -> str:
+    if method == "rise":
+        return f"rise-{EXPLAINER_OPTIONS['rise']['n_masks']}"
+    return f"{dataset}_reveal map" if method == "policy" else method
 
 
 def _agent_for(dataset: str, method: str, agent_dir: Path | None) -> AttackAgent | None:
@@ -132,7 +141,7 @@ def run(args: argparse.Namespace) -> tuple[list[Row], dict[str, Any]]:
             _, h, w = classifier.input_shape
             k = h * w // 10
             for method in args.methods:
-                explainer = make_explainer(method, classifier, **EXPLAINER_OPTIONS.get(method, {}))
+                explainer = make_explainer(method, classifier, **explainer_options(method, dataset))
                 agent = _agent_for(dataset, method, agent_dir)
                 for eps255 in args.eps:
                     per_image: dict[str, np.ndarray] = {}
@@ -145,7 +154,7 @@ def run(args: argparse.Namespace) -> tuple[list[Row], dict[str, Any]]:
                         sims = attribution_similarities(result.original_maps, result.adversarial_maps, k=k, w=1)
                         per_image[attack] = np.where(kept, sims["topk"], np.nan)
                         row: Row = {
-                            "dataset": dataset, "model": model, "method": method_label(method), "attack": attack,
+                            "dataset": dataset, "model": model, "method": method_label(method, dataset), "attack": attack,
                             "eps_255": eps255, "images": len(kept), "label_kept": float(kept.mean()),
                             "found": float(result.changed.mean()),
                             "max_linf_255": float(np.abs(result.perturbation).max() * 255),
@@ -158,7 +167,7 @@ def run(args: argparse.Namespace) -> tuple[list[Row], dict[str, Any]]:
                         group.append(row)
                         if (dataset, model, method, eps255) == (args.datasets[0], MODELS[dataset][0], args.methods[0], max(args.eps)):
                             examples[attack] = result
-                        print(f"{model:>13} {method_label(method):>9} {attack:>13} eps={eps255:g}/255 kept={row['label_kept']:.2f} "
+                        print(f"{model:>13} {method_label(method, dataset):>9} {attack:>13} eps={eps255:g}/255 kept={row['label_kept']:.2f} "
                               + " ".join(f"{n}={row[n]:.3f}" for n in METRICS)
                               + f" maps/img={row['explanations']:.1f} ({result.seconds:.1f} s)", flush=True)  # fmt: skip
                     _add_paired(group, per_image)
