@@ -28,6 +28,10 @@ The attacks:
   model (``saliency_gym/agents/pretrained/attacks/<dataset>_<explainer>.zip``; on ``shapes_robust``
   it is the same agent, unseen model). It needs the map only, never its gradient.
 
+``--methods policy`` adds the shipped RExL reveal agent's own maps (``<dataset>_reveal``) as an
+explainer to attack; an attack agent for it is used where one is found (``--agent-dir``, or shipped
+as ``<dataset>_policy``), otherwise its rows are the classical black-box ones.
+
 Paired differences (per image, agent minus another attack, top-k intersection, mean and 95%
 interval) say whether the agent is stronger (negative) with an interval that excludes zero.
 
