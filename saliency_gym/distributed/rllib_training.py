@@ -142,7 +142,9 @@ class RLlibTrainingConfig(Options):
             raise ValueError(
                 "env_kwargs must not set observe_action_mask: RLlib training always observes the mask"
             )
-        unknown = sorted(set(self.hyperparameters or {}) - set(_ppo_training_arguments()))
+        # Only with hyperparameters to check: reading PPOConfig imports Ray, which is checked (with a
+        # clear message) when the run starts, so a missing [ray] extra is reported there.
+        unknown = sorted(set(self.hyperparameters) - set(_ppo_training_arguments())) if self.hyperparameters else []
         if unknown:
             raise ValueError(
                 f"unknown PPO hyperparameter(s) {unknown}; PPOConfig.training takes {_ppo_training_arguments()}"
