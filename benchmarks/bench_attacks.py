@@ -122,12 +122,8 @@ def _attack(
     if attack == "agent":
         return agent.attack(explainer, images, eps)
     # The random policy: the agent's own environment, uniformly random actions.
-    from gymnasium import spaces
-
-    kwargs = agent.episode_kwargs(eps)
-    n_actions = int(agent.policy.action_space.n) if isinstance(agent.policy.action_space, spaces.Discrete) else 0
-    policy = RandomSignPolicy(spaces.Discrete(n_actions), seed=args.seed)
-    return policy_attack(policy, explainer, images, eps, env_kwargs=kwargs, deterministic=False, name="random_policy")
+    policy = RandomSignPolicy(agent.policy.action_space, seed=args.seed)
+    return policy_attack(policy, explainer, images, eps, env_kwargs=agent.episode_kwargs(eps), deterministic=False, name="random_policy")
 
 
 def run(args: argparse.Namespace) -> tuple[list[Row], dict[str, Any]]:
