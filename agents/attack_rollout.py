@@ -17,11 +17,10 @@ import torch
 
 from saliency_gym.baselines.attacks import AttackResult
 from saliency_gym.explainers import Explainer
-from saliency_gym.validation import as_image_batch, check_choice, check_float
+from saliency_gym.validation import as_image_batch, check_choice, check_float, check_int
 
 #: How :func:`policy_attack` picks the returned state of each episode.
 SELECTIONS = ("best", "last")
-
 
 
 class AttackPolicy(Protocol):
@@ -40,6 +39,7 @@ def policy_attack(
     env_kwargs: dict[str, Any] | None = None,
     deterministic: bool = True,
     selection: str = "best",
+    steps: int | None = None,
     name: str = "policy",
 ) -> AttackResult:
     """Attack ``images`` by rolling ``policy`` out in the attribution-attack environment.
@@ -62,6 +62,9 @@ def policy_attack(
             was trained with; ``classifier``, ``explainer``, ``data`` and ``epsilon`` are set here.
         deterministic: passed to ``predict``.
         selection: ``"best"`` or ``"last"`` (see above).
+        steps: policy steps to take (default the environment's ``budget``); ``0`` returns the start
+            state itself (with ``start="pattern"``: the same random-sign perturbation for every
+            image, a fixed prior to compare a policy with).
         name: the ``attack`` name of the result.
 
     Returns:
@@ -77,6 +80,8 @@ def policy_attack(
     if not callable(getattr(policy, "predict", None)):
         raise TypeError(f"policy must have SB3's predict(observations, deterministic), got {type(policy).__name__}")
     selection = check_choice("selection", selection, SELECTIONS)
+    if steps is not None:
+        steps = check_int("steps", steps, minimum=0)
     epsilon = check_float("epsilon", epsilon, minimum=0.0, maximum=1.0, exclusive_minimum=True)
     kwargs = dict(env_kwargs or {})
     fixed = sorted({"classifier", "explainer", "data", "epsilon", "image", "label", "split"} & set(kwargs))
@@ -93,12 +98,9 @@ def policy_attack(
         core = env.core
         obs, info = env.reset(seed=0, options={"image_index": np.arange(n)})
         original_maps = core.original_maps.copy()
-        best_delta, best_maps = np.zeros_like(core.delta_np), core.maps.copy()
-        best_shift = np.zeros(n)
-        if selection == "best":  # the start state (zero, or the pattern start) is a candidate too
-            best_delta, best_maps = core.delta_np.copy(), core.maps.copy()
-            best_shift = np.where(np.asarray(info["label_kept"], bool), np.asarray(info["shift"]), 0.0)
-        for _ in range(env.config.budget):
+        # The start state (zero, or the pattern start, which always keeps the label) is a candidate.
+        best_delta, best_maps, best_shift = core.delta_np.copy(), core.maps.copy(), np.asarray(info["shift"], float)
+        for _ in range(env.config.budget if steps is None else min(steps, env.config.budget)):
             actions, _ = policy.predict(obs, deterministic=deterministic)
             obs, _, _, _, info = env.step(np.asarray(actions))
             kept = np.asarray(info["label_kept"], bool)
@@ -106,7 +108,7 @@ def policy_attack(
             best_delta[better] = core.delta_np[better]
             best_maps[better] = core.maps[better]
             best_shift[better] = np.asarray(info["shift"])[better]
-        targets, predicted = core.targets.copy(), core.targets.copy()
+        targets = core.targets.copy()
         explanations = int(np.asarray(info["explanations"]).sum())
     finally:
         env.close()
@@ -116,7 +118,7 @@ def policy_attack(
         adv_pred = classifier.predict(adv_t).cpu().numpy()
     return AttackResult(
         images=x.cpu().numpy().astype(np.float32), adversarial=adversarial, original_maps=original_maps,
-        adversarial_maps=best_maps, targets=targets, predictions=adv_pred, label_kept=adv_pred == predicted,
+        adversarial_maps=best_maps, targets=targets, predictions=adv_pred, label_kept=adv_pred == targets,
         changed=np.abs(best_delta).reshape(n, -1).max(axis=1) > 0, queries=classifier.queries - start_q,
         seconds=time.perf_counter() - start_t, attack=name, explanations=explanations,
     )  # fmt: skip

@@ -22,6 +22,8 @@ The attacks:
 * ``topk``, ``mass_center``, ``lens_topk``: Ghorbani et al.'s and the LENS-aware white-box attacks
   (8 signed steps through the softplus surrogate; 9 maps), only for explainers they can
   differentiate (gradient, Grad-CAM);
+* ``pattern_start``: the fixed prior, the agent environment's start state alone (the same
+  random-sign perturbation for every image; 2 maps), what the agent's episodes begin from;
 * ``random_policy``: uniformly random actions in the agent's own environment (the same steps,
   budget and best-state selection as the agent: what the agent has to beat to have learnt anything);
 * ``agent``: the shipped attack agent trained against this explainer on this dataset's natural
@@ -78,10 +80,10 @@ METRICS = ("topk", "lens_recall", "topk_div")
 MODELS = {"shapes": ("shapes", "shapes_robust"), "digits": ("digits",)}
 #: Explainer options by name (RISE with few masks: the gradient-free explainer).
 EXPLAINER_OPTIONS: dict[str, dict[str, Any]] = {"rise": {"n_masks": 64}, "integrated_gradients": {"n_steps": 8}, "smoothgrad": {"nt_samples": 8}}
-LEARNED = ("random_policy", "agent")
+LEARNED = ("pattern_start", "random_policy", "agent")
 ALL_ATTACKS = (*ATTACKS, *LEARNED)
 #: Attacks the agent is compared with, per image.
-PAIRED_WITH = ("random", "topk", "random_policy")
+PAIRED_WITH = ("random", "topk", "pattern_start", "random_policy")
 #: One result row (a CSV line).
 Row = dict[str, Any]
 
@@ -121,9 +123,11 @@ def _attack(
         return None
     if attack == "agent":
         return agent.attack(explainer, images, eps)
-    # The random policy: the agent's own environment, uniformly random actions.
+    # The agent's own environment: its start state alone (no step), or uniformly random actions.
     policy = RandomSignPolicy(agent.policy.action_space, seed=args.seed)
-    return policy_attack(policy, explainer, images, eps, env_kwargs=agent.episode_kwargs(eps), deterministic=False, name="random_policy")
+    steps = 0 if attack == "pattern_start" else None
+    return policy_attack(policy, explainer, images, eps, env_kwargs=agent.episode_kwargs(eps), deterministic=False,
+                         steps=steps, name=attack)  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> tuple[list[Row], dict[str, Any]]:
@@ -206,8 +210,8 @@ def markdown(rows: Sequence[Row], header: str) -> str:
     if agent_rows:
         lines += ["", "The agent minus another attack, top-k intersection per image (mean ± 95% interval; "
                   "negative: the agent moved the map further; **bold**: the interval excludes zero):", "",
-                  "| dataset | model | explainer | ε (/255) | − random sign | − Ghorbani top-k | − random policy |",
-                  "|---|---|---|---:|---:|---:|---:|"]  # fmt: skip
+                  "| dataset | model | explainer | ε (/255) | − random sign | − Ghorbani top-k | − pattern start | − random policy |",
+                  "|---|---|---|---:|---:|---:|---:|---:|"]  # fmt: skip
         for r in agent_rows:
             cells = []
             for other in PAIRED_WITH:

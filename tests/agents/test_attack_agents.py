@@ -156,6 +156,33 @@ def test_random_policy_attack_keeps_labels_and_ball(gradient, images):
     np.testing.assert_allclose(result.adversarial_maps, after, atol=1e-5)
 
 
+def test_zero_steps_return_the_start_state(gradient, images):
+    """``steps=0``: no policy call; with ``start="pattern"`` the result is the same fixed
+    perturbation for every image (projected), at two maps per image where the start kept the label."""
+
+    class Never:
+        def predict(self, observation, *, deterministic=True):
+            raise AssertionError("steps=0 must not call the policy")
+
+    kwargs = {**SMALL, "start": "pattern", "step_size": EPS}
+    result = policy_attack(Never(), gradient, images, EPS, env_kwargs=kwargs, steps=0, name="pattern_start")
+    _assert_labels_kept(result, gradient, images)
+    _assert_in_ball(result, images, EPS)
+    n = len(images)
+    assert n <= result.explanations <= 2 * n
+    signs = np.sign(result.perturbation)
+    moved = np.abs(result.perturbation).reshape(n, -1).max(axis=1) > 0
+    assert moved.any()
+    first = np.flatnonzero(moved)[0]
+    for i in np.flatnonzero(moved):  # one pattern for all, up to pixels clipped at 0 or 1
+        both = (signs[i] != 0) & (signs[first] != 0)
+        assert (signs[i][both] == signs[first][both]).all()
+    zero = policy_attack(Never(), gradient, images, EPS, env_kwargs=SMALL, steps=0)
+    assert not zero.changed.any() and zero.explanations == n
+    with pytest.raises(ValueError, match="steps"):
+        policy_attack(Never(), gradient, images, EPS, env_kwargs=SMALL, steps=-1)
+
+
 def _replayed_shifts(explainer, images, seed):
     """The shift of every state (the start included) of the random policy's episodes, replayed in
     the vector environment as ``policy_attack`` rolls it out."""

@@ -13,7 +13,7 @@ from saliency_gym.agents.agent_training import train_agent
 from saliency_gym.benchmarks.bench_attacks import PAIRED_WITH, main, markdown
 
 ENV = "saliency_gym/AttributionAttack-Shapes-v0"
-ATTACKS = ("random", "topk", "random_policy", "agent")
+ATTACKS = ("random", "topk", "pattern_start", "random_policy", "agent")
 FILES = ("attacks.md", "attacks.csv", "attacks.json", "attacks.png", "attack_examples.png")
 
 
@@ -64,6 +64,7 @@ def test_json_rows(bench):
     assert rows["random"]["explanations"] == 2
     assert 1 <= rows["agent"]["explanations"] <= 9  # the budget of 8 steps
     assert 1 <= rows["random_policy"]["explanations"] <= 9
+    assert 1 <= rows["pattern_start"]["explanations"] <= 2  # the original map and the start's: no step
     # Ghorbani's white-box attack moves the map further than one random-sign perturbation.
     assert rows["topk"]["topk"] < rows["random"]["topk"]
     # Paired differences are on the agent's row only.
@@ -118,7 +119,7 @@ def test_markdown_bold_when_the_interval_excludes_zero(mean, half, bold):
     text = markdown(rows, "header")
     assert text.startswith("header\n")
     cells = _paired_cells(text)
-    assert len(cells) == len(PAIRED_WITH) == 3
+    assert len(cells) == len(PAIRED_WITH) == 4
     random_cell = cells[PAIRED_WITH.index("random")]
     assert random_cell.startswith("**") == bold and random_cell.endswith("**") == bold
     assert f"{mean:+.3f} ± {half:.3f}" in random_cell
